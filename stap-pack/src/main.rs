@@ -1,0 +1,53 @@
+//! `stap-pack`: build side of stap-pack. Thin over the library crates; every
+//! command lives in its own module.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod assemble;
+mod bundle_file;
+mod inspect;
+mod keygen;
+mod sign;
+mod verify;
+
+#[derive(Parser)]
+#[command(name = "stap-pack", version, about = "Signed, ahead-of-time SystemTap probe bundles")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an Ed25519 signing key pair (PREFIX.key, PREFIX.pub).
+    Keygen(keygen::KeygenArgs),
+    /// Pack prebuilt kernel modules and their scripts into a bundle.
+    Assemble(assemble::AssembleArgs),
+    /// Add a signature to a bundle.
+    Sign(sign::SignArgs),
+    /// Verify a bundle's signatures and contents against trusted keys.
+    Verify(verify::VerifyArgs),
+    /// Show what a bundle holds: the overview a reviewer needs.
+    Inspect(inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Assemble(args) => assemble::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("stap-pack: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
