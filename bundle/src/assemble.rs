@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::archive::BundleContents;
 use crate::digest::sha256_hex;
-use crate::manifest::{self, FileEntry, KernelEntry, Manifest, Parameter, Privilege, ScriptEntry, Tool};
+use crate::manifest::{
+    self, FileEntry, KernelEntry, Manifest, Parameter, Privilege, ScriptEntry, Tool,
+};
 use crate::modinfo::{read_modinfo, ModInfo, ModinfoError};
 use crate::provenance::{self, Artifact, ProvenanceInput};
 
@@ -44,9 +46,17 @@ pub struct BundleSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
     #[error("{origin}: {source}")]
-    Modinfo { origin: String, source: ModinfoError },
+    Modinfo {
+        origin: String,
+        source: ModinfoError,
+    },
     #[error("{origin} was built for kernel {built_for} (vermagic `{vermagic}`), not for {release}; file it under the kernel it was built for")]
-    WrongKernel { origin: String, release: String, built_for: String, vermagic: String },
+    WrongKernel {
+        origin: String,
+        release: String,
+        built_for: String,
+        vermagic: String,
+    },
     #[error("{origin}: cannot tell the module's architecture from its ELF header")]
     UnknownArch { origin: String },
     #[error("{0}")]
@@ -57,8 +67,11 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
     let mut payload: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut kernels = Vec::new();
     for module in spec.modules {
-        let info: ModInfo = read_modinfo(&module.bytes)
-            .map_err(|source| AssembleError::Modinfo { origin: module.origin.clone(), source })?;
+        let info: ModInfo =
+            read_modinfo(&module.bytes).map_err(|source| AssembleError::Modinfo {
+                origin: module.origin.clone(),
+                source,
+            })?;
         if info.vermagic_release() != module.release {
             return Err(AssembleError::WrongKernel {
                 origin: module.origin,
@@ -67,8 +80,9 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
                 vermagic: info.vermagic,
             });
         }
-        let arch = ModInfo::arch_of(&module.bytes)
-            .ok_or_else(|| AssembleError::UnknownArch { origin: module.origin.clone() })?;
+        let arch = ModInfo::arch_of(&module.bytes).ok_or_else(|| AssembleError::UnknownArch {
+            origin: module.origin.clone(),
+        })?;
         let module_path = format!("modules/{}/{}.ko", module.release, info.name);
         kernels.push(KernelEntry {
             release: module.release,
@@ -86,7 +100,10 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
     let mut scripts = Vec::new();
     for script in spec.scripts {
         let path = format!("scripts/{}", script.file_name);
-        scripts.push(ScriptEntry { path: path.clone(), sha256: sha256_hex(&script.bytes) });
+        scripts.push(ScriptEntry {
+            path: path.clone(),
+            sha256: sha256_hex(&script.bytes),
+        });
         payload.insert(path, script.bytes);
     }
 
@@ -96,8 +113,20 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
         build_type: spec.build_type,
         bundle_name: &spec.name,
         bundle_version: &version,
-        modules: kernels.iter().map(|k| Artifact { name: &k.module_path, sha256: &k.module_sha256 }).collect(),
-        scripts: scripts.iter().map(|s| Artifact { name: &s.path, sha256: &s.sha256 }).collect(),
+        modules: kernels
+            .iter()
+            .map(|k| Artifact {
+                name: &k.module_path,
+                sha256: &k.module_sha256,
+            })
+            .collect(),
+        scripts: scripts
+            .iter()
+            .map(|s| Artifact {
+                name: &s.path,
+                sha256: &s.sha256,
+            })
+            .collect(),
         kernels: kernels.iter().map(|k| k.release.as_str()).collect(),
         tool_version: &spec.tool_version,
         time: &created,
@@ -106,7 +135,11 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
 
     let files = payload
         .iter()
-        .map(|(path, data)| FileEntry { path: path.clone(), size: data.len() as u64, sha256: sha256_hex(data) })
+        .map(|(path, data)| FileEntry {
+            path: path.clone(),
+            size: data.len() as u64,
+            sha256: sha256_hex(data),
+        })
         .collect();
     let manifest = Manifest {
         format: manifest::FORMAT_NAME.to_string(),
@@ -114,7 +147,10 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
         name: spec.name,
         version: spec.version,
         created,
-        tool: Tool { name: "stap-pack".to_string(), version: spec.tool_version },
+        tool: Tool {
+            name: "stap-pack".to_string(),
+            version: spec.tool_version,
+        },
         privilege: spec.privilege,
         not_after: spec.not_after,
         scripts,
@@ -124,5 +160,9 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
         files,
     };
     manifest.validate()?;
-    Ok(BundleContents { manifest_bytes: manifest.to_json_bytes(), signatures: BTreeMap::new(), payload })
+    Ok(BundleContents {
+        manifest_bytes: manifest.to_json_bytes(),
+        signatures: BTreeMap::new(),
+        payload,
+    })
 }

@@ -13,7 +13,9 @@ const PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte key follows.
-const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 const PRIVATE_LABEL: &str = "PRIVATE KEY";
 const PUBLIC_LABEL: &str = "PUBLIC KEY";
 /// Largest key file read; real ones are under 200 bytes.
@@ -22,7 +24,10 @@ const MAX_KEY_FILE: u64 = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read key file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a PEM `{label}` block")]
     NotPem { path: PathBuf, label: &'static str },
     #[error("{path}: not an Ed25519 {what} (only Ed25519 keys are supported)")]
@@ -39,13 +44,16 @@ pub struct KeyId(String);
 
 impl KeyId {
     pub fn of(public: &ed25519_dalek::VerifyingKey) -> KeyId {
-        KeyId(crate::digest::to_hex(&crate::digest::sha256(public.as_bytes())[..8]))
+        KeyId(crate::digest::to_hex(
+            &crate::digest::sha256(public.as_bytes())[..8],
+        ))
     }
 
     /// Accepts the 16 lower-case hex digits of a key id, as written in
     /// policies and signature documents.
     pub fn parse(s: &str) -> Option<KeyId> {
-        (s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then(|| KeyId(s.to_string()))
+        (s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| KeyId(s.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -71,17 +79,26 @@ impl SigningKey {
         std::fs::File::open("/dev/urandom")
             .and_then(|mut f| f.read_exact(&mut seed))
             .map_err(KeyError::Random)?;
-        Ok(SigningKey { inner: ed25519_dalek::SigningKey::from_bytes(&seed) })
+        Ok(SigningKey {
+            inner: ed25519_dalek::SigningKey::from_bytes(&seed),
+        })
     }
 
     pub fn from_pem(pem: &str, path: &Path) -> Result<SigningKey, KeyError> {
-        let der = pem_decode(pem, PRIVATE_LABEL)
-            .ok_or_else(|| KeyError::NotPem { path: path.to_path_buf(), label: PRIVATE_LABEL })?;
+        let der = pem_decode(pem, PRIVATE_LABEL).ok_or_else(|| KeyError::NotPem {
+            path: path.to_path_buf(),
+            label: PRIVATE_LABEL,
+        })?;
         let seed: [u8; 32] = der
             .strip_prefix(&PKCS8_PREFIX[..])
             .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| KeyError::NotEd25519 { path: path.to_path_buf(), what: "PKCS#8 private key" })?;
-        Ok(SigningKey { inner: ed25519_dalek::SigningKey::from_bytes(&seed) })
+            .ok_or_else(|| KeyError::NotEd25519 {
+                path: path.to_path_buf(),
+                what: "PKCS#8 private key",
+            })?;
+        Ok(SigningKey {
+            inner: ed25519_dalek::SigningKey::from_bytes(&seed),
+        })
     }
 
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
@@ -95,7 +112,9 @@ impl SigningKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey { inner: self.inner.verifying_key() }
+        PublicKey {
+            inner: self.inner.verifying_key(),
+        }
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -110,14 +129,21 @@ pub struct PublicKey {
 
 impl PublicKey {
     pub fn from_pem(pem: &str, path: &Path) -> Result<PublicKey, KeyError> {
-        let der = pem_decode(pem, PUBLIC_LABEL)
-            .ok_or_else(|| KeyError::NotPem { path: path.to_path_buf(), label: PUBLIC_LABEL })?;
+        let der = pem_decode(pem, PUBLIC_LABEL).ok_or_else(|| KeyError::NotPem {
+            path: path.to_path_buf(),
+            label: PUBLIC_LABEL,
+        })?;
         let raw: [u8; 32] = der
             .strip_prefix(&SPKI_PREFIX[..])
             .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| KeyError::NotEd25519 { path: path.to_path_buf(), what: "public key" })?;
-        let inner = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-            .map_err(|_| KeyError::BadPoint { path: path.to_path_buf() })?;
+            .ok_or_else(|| KeyError::NotEd25519 {
+                path: path.to_path_buf(),
+                what: "public key",
+            })?;
+        let inner =
+            ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::BadPoint {
+                path: path.to_path_buf(),
+            })?;
         Ok(PublicKey { inner })
     }
 
@@ -146,10 +172,15 @@ fn read_small(path: &Path) -> Result<String, KeyError> {
     use std::io::Read as _;
     let read = || -> std::io::Result<String> {
         let mut text = String::new();
-        std::fs::File::open(path)?.take(MAX_KEY_FILE).read_to_string(&mut text)?;
+        std::fs::File::open(path)?
+            .take(MAX_KEY_FILE)
+            .read_to_string(&mut text)?;
         Ok(text)
     };
-    read().map_err(|source| KeyError::Read { path: path.to_path_buf(), source })
+    read().map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn pem_encode(der: &[u8], label: &str) -> String {
@@ -168,7 +199,9 @@ fn pem_decode(pem: &str, label: &str) -> Option<Vec<u8>> {
     let end = format!("-----END {label}-----");
     let body = pem.split_once(&begin)?.1.split_once(&end)?.0;
     let joined: String = body.split_whitespace().collect();
-    base64::engine::general_purpose::STANDARD.decode(joined).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(joined)
+        .ok()
 }
 
 #[cfg(test)]
@@ -191,8 +224,9 @@ mod tests {
     fn key_id_matches_definition() {
         // RFC 8032 test vector 1 public key.
         let raw = [
-            0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1,
-            0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+            0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64,
+            0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68,
+            0xf7, 0x07, 0x51, 0x1a,
         ];
         let vk = ed25519_dalek::VerifyingKey::from_bytes(&raw).unwrap();
         let expected = crate::digest::to_hex(&crate::digest::sha256(&raw)[..8]);
@@ -202,8 +236,14 @@ mod tests {
     #[test]
     fn refuses_other_key_kinds() {
         let pub_as_private = SigningKey::generate().unwrap().public_key().to_pem();
-        assert!(matches!(SigningKey::from_pem(&pub_as_private, Path::new("x")), Err(KeyError::NotPem { .. })));
+        assert!(matches!(
+            SigningKey::from_pem(&pub_as_private, Path::new("x")),
+            Err(KeyError::NotPem { .. })
+        ));
         let rsa_like = pem_encode(&[0x30, 0x03, 0x02, 0x01, 0x00], PUBLIC_LABEL);
-        assert!(matches!(PublicKey::from_pem(&rsa_like, Path::new("x")), Err(KeyError::NotEd25519 { .. })));
+        assert!(matches!(
+            PublicKey::from_pem(&rsa_like, Path::new("x")),
+            Err(KeyError::NotEd25519 { .. })
+        ));
     }
 }

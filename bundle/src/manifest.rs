@@ -173,7 +173,11 @@ impl Manifest {
         }
         match probe.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => return Err(ManifestError::UnsupportedVersion(v.min(u64::from(u32::MAX)) as u32)),
+            Some(v) => {
+                return Err(ManifestError::UnsupportedVersion(
+                    v.min(u64::from(u32::MAX)) as u32,
+                ))
+            }
             None => return Err(ManifestError::Json("missing field `format_version`".into())),
         }
         let manifest: Manifest =
@@ -207,7 +211,9 @@ impl Manifest {
         }
         for ts in std::iter::once(&self.created).chain(self.not_after.as_ref()) {
             if crate::time::parse_rfc3339(ts).is_none() {
-                return invalid(format!("`{ts}` is not an RFC 3339 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)"));
+                return invalid(format!(
+                    "`{ts}` is not an RFC 3339 UTC timestamp (YYYY-MM-DDTHH:MM:SSZ)"
+                ));
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -223,16 +229,29 @@ impl Manifest {
                 return invalid(format!("file `{}` is listed twice", f.path));
             }
         }
-        let digest_of = |path: &str| self.files.iter().find(|f| f.path == path).map(|f| &f.sha256);
+        let digest_of = |path: &str| {
+            self.files
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| &f.sha256)
+        };
         for s in &self.scripts {
             match digest_of(&s.path) {
                 Some(d) if *d == s.sha256 => {}
-                Some(_) => return invalid(format!("script `{}` digest differs from its file entry", s.path)),
+                Some(_) => {
+                    return invalid(format!(
+                        "script `{}` digest differs from its file entry",
+                        s.path
+                    ))
+                }
                 None => return invalid(format!("script `{}` is not listed in files", s.path)),
             }
         }
         if digest_of(&self.provenance).is_none() {
-            return invalid(format!("provenance `{}` is not listed in files", self.provenance));
+            return invalid(format!(
+                "provenance `{}` is not listed in files",
+                self.provenance
+            ));
         }
         if self.kernels.is_empty() {
             return invalid("no kernel entries".into());
@@ -251,9 +270,14 @@ impl Manifest {
             match digest_of(&k.module_path) {
                 Some(d) if *d == k.module_sha256 => {}
                 Some(_) => {
-                    return invalid(format!("module `{}` digest differs from its file entry", k.module_path))
+                    return invalid(format!(
+                        "module `{}` digest differs from its file entry",
+                        k.module_path
+                    ))
                 }
-                None => return invalid(format!("module `{}` is not listed in files", k.module_path)),
+                None => {
+                    return invalid(format!("module `{}` is not listed in files", k.module_path))
+                }
             }
         }
         let mut names = std::collections::BTreeSet::new();
@@ -286,7 +310,9 @@ pub fn is_sha256_hex(s: &str) -> bool {
 
 /// Kernel module names: what `init_module` and `/sys/module` accept on x86_64.
 pub fn is_module_name(s: &str) -> bool {
-    (1..=55).contains(&s.len()) && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+    (1..=55).contains(&s.len())
+        && s.bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
 }
 
 pub fn is_identifier(s: &str) -> bool {

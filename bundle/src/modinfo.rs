@@ -44,8 +44,12 @@ impl ModInfo {
 
 pub fn read_modinfo(elf: &[u8]) -> Result<ModInfo, ModinfoError> {
     let file = object::File::parse(elf).map_err(|e| ModinfoError::NotElf(e.to_string()))?;
-    let section = file.section_by_name(".modinfo").ok_or(ModinfoError::NoModinfo)?;
-    let data = section.data().map_err(|e| ModinfoError::NotElf(e.to_string()))?;
+    let section = file
+        .section_by_name(".modinfo")
+        .ok_or(ModinfoError::NoModinfo)?;
+    let data = section
+        .data()
+        .map_err(|e| ModinfoError::NotElf(e.to_string()))?;
     let fields: Vec<(String, String)> = data
         .split(|&b| b == 0)
         .filter_map(|item| {
@@ -55,7 +59,15 @@ pub fn read_modinfo(elf: &[u8]) -> Result<ModInfo, ModinfoError> {
         })
         .collect();
     let get = |key: &'static str| {
-        fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).ok_or(ModinfoError::Missing(key))
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .ok_or(ModinfoError::Missing(key))
     };
-    Ok(ModInfo { name: get("name")?, vermagic: get("vermagic")?, fields })
+    Ok(ModInfo {
+        name: get("name")?,
+        vermagic: get("vermagic")?,
+        fields,
+    })
 }

@@ -23,7 +23,10 @@ pub enum TrustError {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("cannot read trust directory {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl TrustStore {
@@ -34,10 +37,16 @@ impl TrustStore {
     /// Adds a public key file, or every `*.pub` file of a directory.
     pub fn add_path(&mut self, path: &Path) -> Result<(), TrustError> {
         if path.is_dir() {
-            let read_dir = std::fs::read_dir(path).map_err(|source| TrustError::Dir { path: path.into(), source })?;
+            let read_dir = std::fs::read_dir(path).map_err(|source| TrustError::Dir {
+                path: path.into(),
+                source,
+            })?;
             let mut files = Vec::new();
             for entry in read_dir {
-                let entry = entry.map_err(|source| TrustError::Dir { path: path.into(), source })?;
+                let entry = entry.map_err(|source| TrustError::Dir {
+                    path: path.into(),
+                    source,
+                })?;
                 let p = entry.path();
                 if p.extension().is_some_and(|e| e == "pub") {
                     files.push(p);
@@ -83,19 +92,32 @@ pub enum VerifyError {
     #[error("no signature is by a trusted key (signed by {}); add the signer's public key to the trust store if you trust it", list(.signed_by))]
     NoTrustedSigner { signed_by: Vec<KeyId> },
     #[error("signature by trusted key {key_id} is invalid: {source}")]
-    BadSignature { key_id: KeyId, source: SignatureError },
+    BadSignature {
+        key_id: KeyId,
+        source: SignatureError,
+    },
     #[error("signature document {key_id} is malformed: {source}")]
-    SignatureDocument { key_id: KeyId, source: SignatureError },
+    SignatureDocument {
+        key_id: KeyId,
+        source: SignatureError,
+    },
     #[error("payload file `{0}` is listed in the manifest but missing from the archive")]
     MissingFile(String),
     #[error("archive holds `{0}`, which the manifest does not list")]
     UnlistedFile(String),
     #[error("payload file `{path}` does not match the manifest (expected {expected}, found {found}); the bundle was altered after signing")]
-    DigestMismatch { path: String, expected: String, found: String },
+    DigestMismatch {
+        path: String,
+        expected: String,
+        found: String,
+    },
 }
 
 fn list(ids: &[KeyId]) -> String {
-    ids.iter().map(KeyId::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(KeyId::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A bundle whose manifest was signed by at least one trusted key and whose
@@ -120,7 +142,10 @@ impl VerifiedBundle {
 
     /// The module bytes of a kernel entry (present: checked during verification).
     pub fn module(&self, kernel: &KernelEntry) -> &[u8] {
-        self.payload.get(&kernel.module_path).map(Vec::as_slice).unwrap_or_default()
+        self.payload
+            .get(&kernel.module_path)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 }
 
@@ -138,8 +163,12 @@ pub fn verify(bundle: UnverifiedBundle, trust: &TrustStore) -> Result<VerifiedBu
             untrusted_signers.push(key_id.clone());
             continue;
         };
-        let doc = SignatureDocument::parse(doc_bytes)
-            .map_err(|source| VerifyError::SignatureDocument { key_id: key_id.clone(), source })?;
+        let doc = SignatureDocument::parse(doc_bytes).map_err(|source| {
+            VerifyError::SignatureDocument {
+                key_id: key_id.clone(),
+                source,
+            }
+        })?;
         if &doc.key_id != key_id {
             return Err(VerifyError::SignatureDocument {
                 key_id: key_id.clone(),
@@ -149,11 +178,16 @@ pub fn verify(bundle: UnverifiedBundle, trust: &TrustStore) -> Result<VerifiedBu
         // A trusted key's signature that fails means the manifest or the
         // signature was tampered with: refuse outright.
         doc.verify(&contents.manifest_bytes, key)
-            .map_err(|source| VerifyError::BadSignature { key_id: key_id.clone(), source })?;
+            .map_err(|source| VerifyError::BadSignature {
+                key_id: key_id.clone(),
+                source,
+            })?;
         signers.push(key_id.clone());
     }
     if signers.is_empty() {
-        return Err(VerifyError::NoTrustedSigner { signed_by: untrusted_signers });
+        return Err(VerifyError::NoTrustedSigner {
+            signed_by: untrusted_signers,
+        });
     }
     check_payload(&manifest, &contents.payload)?;
     Ok(VerifiedBundle {
@@ -168,9 +202,14 @@ pub fn verify(bundle: UnverifiedBundle, trust: &TrustStore) -> Result<VerifiedBu
 
 /// Checks that the payload is exactly the manifest's file list, byte for
 /// byte. Used by verification and before signing.
-pub fn check_payload(manifest: &Manifest, payload: &BTreeMap<String, Vec<u8>>) -> Result<(), VerifyError> {
+pub fn check_payload(
+    manifest: &Manifest,
+    payload: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), VerifyError> {
     for file in &manifest.files {
-        let data = payload.get(&file.path).ok_or_else(|| VerifyError::MissingFile(file.path.clone()))?;
+        let data = payload
+            .get(&file.path)
+            .ok_or_else(|| VerifyError::MissingFile(file.path.clone()))?;
         let found = crate::digest::sha256_hex(data);
         if data.len() as u64 != file.size || found != file.sha256 {
             return Err(VerifyError::DigestMismatch {
@@ -180,7 +219,10 @@ pub fn check_payload(manifest: &Manifest, payload: &BTreeMap<String, Vec<u8>>) -
             });
         }
     }
-    if let Some(extra) = payload.keys().find(|p| !manifest.files.iter().any(|f| &f.path == *p)) {
+    if let Some(extra) = payload
+        .keys()
+        .find(|p| !manifest.files.iter().any(|f| &f.path == *p))
+    {
         return Err(VerifyError::UnlistedFile(extra.clone()));
     }
     Ok(())

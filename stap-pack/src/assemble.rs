@@ -44,23 +44,41 @@ pub fn run(args: AssembleArgs) -> Result<ExitCode> {
             .and_then(|n| n.to_str())
             .with_context(|| format!("{} has no usable file name", path.display()))?
             .to_string();
-        if scripts.iter().any(|s: &ScriptInput| s.file_name == file_name) {
+        if scripts
+            .iter()
+            .any(|s: &ScriptInput| s.file_name == file_name)
+        {
             bail!("two scripts are named {file_name}; scripts are stored by file name");
         }
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read script {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read script {}", path.display()))?;
         scripts.push(ScriptInput { file_name, bytes });
     }
     let mut modules = Vec::new();
     for (index, (release, path)) in args.modules.iter().enumerate() {
-        eprintln!("[{}/{}] {release}: {}", index + 1, args.modules.len(), path.display());
+        eprintln!(
+            "[{}/{}] {release}: {}",
+            index + 1,
+            args.modules.len(),
+            path.display()
+        );
         modules.push(ModuleInput {
             release: release.clone(),
-            version: args.kernel_versions.iter().find(|(r, _)| r == release).map(|(_, v)| v.clone()),
+            version: args
+                .kernel_versions
+                .iter()
+                .find(|(r, _)| r == release)
+                .map(|(_, v)| v.clone()),
             origin: path.display().to_string(),
-            bytes: std::fs::read(path).with_context(|| format!("cannot read module {}", path.display()))?,
+            bytes: std::fs::read(path)
+                .with_context(|| format!("cannot read module {}", path.display()))?,
         });
     }
-    if let Some((r, _)) = args.kernel_versions.iter().find(|(r, _)| !args.modules.iter().any(|(m, _)| m == r)) {
+    if let Some((r, _)) = args
+        .kernel_versions
+        .iter()
+        .find(|(r, _)| !args.modules.iter().any(|(m, _)| m == r))
+    {
         bail!("--kernel-version names {r}, which has no --module");
     }
     let now = std::time::SystemTime::now()
@@ -97,7 +115,9 @@ pub fn report_written(path: &Path, manifest_bytes: &[u8]) {
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not KRELEASE=VALUE"))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KRELEASE=VALUE"))?;
     if k.is_empty() || v.is_empty() {
         return Err(format!("`{s}` has an empty side"));
     }
@@ -109,11 +129,16 @@ fn parse_module(s: &str) -> Result<(String, PathBuf), String> {
 }
 
 fn parse_param(s: &str) -> Result<Parameter, String> {
-    let (name, ty) = s.split_once(':').ok_or_else(|| format!("`{s}` is not NAME:long or NAME:string"))?;
+    let (name, ty) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not NAME:long or NAME:string"))?;
     let ty = match ty {
         "long" => ParamType::Long,
         "string" => ParamType::String,
         other => return Err(format!("parameter type `{other}` is not long or string")),
     };
-    Ok(Parameter { name: name.to_string(), ty })
+    Ok(Parameter {
+        name: name.to_string(),
+        ty,
+    })
 }

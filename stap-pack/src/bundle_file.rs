@@ -7,8 +7,10 @@ use anyhow::{Context as _, Result};
 use stap_bundle::archive::{read_bundle, write_bundle, BundleContents, Limits, UnverifiedBundle};
 
 pub fn read(path: &Path) -> Result<UnverifiedBundle> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read bundle {}", path.display()))?;
-    read_bundle(&bytes, &Limits::default()).with_context(|| format!("{} is not a valid bundle", path.display()))
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read bundle {}", path.display()))?;
+    read_bundle(&bytes, &Limits::default())
+        .with_context(|| format!("{} is not a valid bundle", path.display()))
 }
 
 /// Timestamp of every archive entry: `SOURCE_DATE_EPOCH` or 0, never the
@@ -30,8 +32,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let file_name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -17,15 +17,26 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let bundle = crate::bundle_file::read(&args.bundle)?;
     let digest = Manifest::digest_of_bytes(bundle.manifest_bytes());
-    let signers: Vec<String> = bundle.signatures().keys().map(ToString::to_string).collect();
+    let signers: Vec<String> = bundle
+        .signatures()
+        .keys()
+        .map(ToString::to_string)
+        .collect();
     let (manifest, integrity) = match bundle.check_integrity() {
         Ok(m) => (m, Ok(())),
         Err(e) => match Manifest::parse(bundle.manifest_bytes()) {
             Ok(m) => (m, Err(e.to_string())),
-            Err(_) => return Err(anyhow::Error::new(e).context(format!("cannot inspect {}", args.bundle.display()))),
+            Err(_) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot inspect {}", args.bundle.display())))
+            }
         },
     };
-    let expired = manifest.not_after.as_deref().and_then(stap_bundle::time::parse_rfc3339).map(|t| t < now());
+    let expired = manifest
+        .not_after
+        .as_deref()
+        .and_then(stap_bundle::time::parse_rfc3339)
+        .map(|t| t < now());
     if args.json {
         let doc = json!({
             "manifest": manifest,
@@ -40,13 +51,29 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     } else {
         print_text(&manifest, &digest, &signers, expired, &integrity);
     }
-    Ok(if integrity.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if integrity.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-fn print_text(m: &Manifest, digest: &str, signers: &[String], expired: Option<bool>, integrity: &Result<(), String>) {
+fn print_text(
+    m: &Manifest,
+    digest: &str,
+    signers: &[String],
+    expired: Option<bool>,
+    integrity: &Result<(), String>,
+) {
     println!("bundle     {} {}", m.name, m.version);
-    println!("manifest   sha256 {digest} (format {} v{})", m.format, m.format_version);
-    println!("created    {} by {} {}", m.created, m.tool.name, m.tool.version);
+    println!(
+        "manifest   sha256 {digest} (format {} v{})",
+        m.format, m.format_version
+    );
+    println!(
+        "created    {} by {} {}",
+        m.created, m.tool.name, m.tool.version
+    );
     println!("privilege  {}", m.privilege);
     match (&m.not_after, expired) {
         (Some(t), Some(true)) => println!("expires    {t} (EXPIRED)"),
@@ -55,8 +82,15 @@ fn print_text(m: &Manifest, digest: &str, signers: &[String], expired: Option<bo
     }
     println!("kernels    {}", m.kernels.len());
     for k in &m.kernels {
-        let size = m.files.iter().find(|f| f.path == k.module_path).map_or(0, |f| f.size);
-        println!("  {} ({}) module {} [{} bytes] {}", k.release, k.arch, k.module_name, size, k.module_path);
+        let size = m
+            .files
+            .iter()
+            .find(|f| f.path == k.module_path)
+            .map_or(0, |f| f.size);
+        println!(
+            "  {} ({}) module {} [{} bytes] {}",
+            k.release, k.arch, k.module_name, size, k.module_path
+        );
         println!("      vermagic {}", k.vermagic);
         if let Some(v) = &k.version {
             println!("      uname -v {v}");
@@ -77,7 +111,10 @@ fn print_text(m: &Manifest, digest: &str, signers: &[String], expired: Option<bo
     if signers.is_empty() {
         println!("signers    none (unsigned)");
     } else {
-        println!("signers    {} (not verified here; use `stap-pack verify --trust`)", signers.join(", "));
+        println!(
+            "signers    {} (not verified here; use `stap-pack verify --trust`)",
+            signers.join(", ")
+        );
     }
     match integrity {
         Ok(()) => println!("payload    {} file(s) match the manifest", m.files.len()),
@@ -86,5 +123,7 @@ fn print_text(m: &Manifest, digest: &str, signers: &[String], expired: Option<bo
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -19,7 +19,10 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     let public_path = with_suffix(&args.out, ".pub");
     for path in [&secret_path, &public_path] {
         if path.symlink_metadata().is_ok() {
-            bail!("{} already exists; refusing to overwrite a key (choose another --out prefix)", path.display());
+            bail!(
+                "{} already exists; refusing to overwrite a key (choose another --out prefix)",
+                path.display()
+            );
         }
     }
     let key = SigningKey::generate()?;

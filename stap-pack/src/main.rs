@@ -14,7 +14,11 @@ mod sign;
 mod verify;
 
 #[derive(Parser)]
-#[command(name = "stap-pack", version, about = "Signed, ahead-of-time SystemTap probe bundles")]
+#[command(
+    name = "stap-pack",
+    version,
+    about = "Signed, ahead-of-time SystemTap probe bundles"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -37,7 +37,10 @@ pub fn run(args: SignArgs) -> Result<ExitCode> {
             if output != &args.bundle {
                 crate::bundle_file::write(output, &bundle.into_contents())?;
             }
-            println!("{} {} is already signed by key {key_id}; nothing to add", manifest.name, manifest.version);
+            println!(
+                "{} {} is already signed by key {key_id}; nothing to add",
+                manifest.name, manifest.version
+            );
             return Ok(ExitCode::SUCCESS);
         }
     }

@@ -22,11 +22,18 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         anyhow::bail!("no trusted keys found in {}", display_list(&args.trust));
     }
     let bundle = crate::bundle_file::read(&args.bundle)?;
-    let verified = verify(bundle, &trust).with_context(|| format!("{} failed verification", args.bundle.display()))?;
+    let verified = verify(bundle, &trust)
+        .with_context(|| format!("{} failed verification", args.bundle.display()))?;
     let m = &verified.manifest;
-    println!("OK: {} {} (manifest sha256 {})", m.name, m.version, verified.digest);
+    println!(
+        "OK: {} {} (manifest sha256 {})",
+        m.name, m.version, verified.digest
+    );
     for signer in &verified.signers {
-        let source = trust.source_of(signer).map(|p| p.display().to_string()).unwrap_or_default();
+        let source = trust
+            .source_of(signer)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         println!("  signed by {signer} (trusted: {source})");
     }
     for other in &verified.untrusted_signers {
@@ -37,5 +44,9 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
 }
 
 fn display_list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what stap-pack's build, demo and tests need on Debian 12, as root.
+# Idempotent: installs only what is missing, and runs apt-get update only then.
+set -euo pipefail
+
+# The kernel matrix the demo and the tests build for. Debian's security
+# archive carries these header sets; images come with the VM harness.
+KERNELS=(6.1.0-56-cloud-amd64 6.12.117+deb12-cloud-amd64)
+
+packages=(build-essential make gcc bc kmod zstd util-linux python3 python3-venv systemtap systemtap-common)
+for kernel in "${KERNELS[@]}"; do
+    packages+=("linux-headers-$kernel")
+done
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if ((${#missing[@]})); then
+    echo "install-deps: installing ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    # Debian 12's own cargo is too old for the workspace: use rustup's stable.
+    echo "install-deps: installing the stable Rust toolchain with rustup"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl ca-certificates
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt
+fi

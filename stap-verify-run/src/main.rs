@@ -1,0 +1,33 @@
+//! `stap-verify-run`: the host side of stap-pack. Reads a bundle, verifies its
+//! signatures against the fixed trust store, decides by policy and kernel
+//! match, and (for now) reports the decision without loading anything.
+//!
+//! It is meant to be installed setuid root for members of `stapusr`, so it
+//! keeps its dependencies few and takes configuration only from fixed paths
+//! unless the real user is root.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod exit;
+mod host;
+mod run;
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let code = match cli::parse(&args) {
+        Ok(cli::Parsed::Help) => {
+            print!("{}", cli::USAGE);
+            exit::Status::Allowed
+        }
+        Ok(cli::Parsed::Version) => {
+            println!("stap-verify-run {}", env!("CARGO_PKG_VERSION"));
+            exit::Status::Allowed
+        }
+        Ok(cli::Parsed::Run(options)) => run::run(&options),
+        Err(message) => {
+            eprintln!("stap-verify-run: {message}\n\n{}", cli::USAGE);
+            exit::Status::Usage
+        }
+    };
+    code.into()
+}

@@ -1,0 +1,226 @@
+//! The checks, in order: who asks, read the bundle, load trust and policy,
+//! verify, decide. Each failure maps to its documented exit status.
+
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use stap_bundle::archive::{read_bundle, Limits};
+use stap_bundle::verify::{verify, TrustStore, VerifyError};
+use stap_policy::{decide, Decision, DenialKind, Policy, Request};
+
+use crate::cli::Options;
+use crate::exit::Status;
+
+const TRUST_DIR: &str = "/etc/stap-pack/trusted.d";
+const POLICY_FILE: &str = "/etc/stap-pack/policy.toml";
+
+pub fn run(options: &Options) -> Status {
+    match check(options) {
+        Ok(status) => status,
+        Err((status, message)) => {
+            eprintln!("stap-verify-run: {message}");
+            status
+        }
+    }
+}
+
+type Failure = (Status, String);
+
+fn check(options: &Options) -> Result<Status, Failure> {
+    let invoker = crate::host::invoker().map_err(|e| (Status::Config, e))?;
+    if invoker.uid != 0 {
+        if let Some(option) = options.root_only_used() {
+            return Err((
+                Status::Usage,
+                format!("{option} is reserved to root; the runner uses its fixed configuration"),
+            ));
+        }
+    }
+    let mut host = crate::host::facts().map_err(|e| (Status::Config, e))?;
+    if let Some(r) = &options.kernel_release {
+        host.release = r.clone();
+    }
+    if let Some(v) = &options.kernel_version {
+        host.version = v.clone();
+    }
+    if let Some(m) = &options.machine {
+        host.machine = m.clone();
+    }
+
+    let limits = Limits::default();
+    let bytes = read_capped(&options.bundle, limits.max_bundle_bytes).map_err(|e| {
+        (
+            Status::UnreadableBundle,
+            format!("cannot read bundle {}: {e}", options.bundle.display()),
+        )
+    })?;
+    let unverified = read_bundle(&bytes, &limits).map_err(|e| {
+        (
+            Status::UnreadableBundle,
+            format!("{} is not a valid bundle: {e}", options.bundle.display()),
+        )
+    })?;
+
+    let policy = load_policy(options)?;
+    let trust = load_trust(options, policy.as_ref())?;
+    let verified = verify(unverified, &trust).map_err(|e| {
+        let status = match e {
+            VerifyError::Manifest(_) => Status::UnreadableBundle,
+            _ => Status::Signature,
+        };
+        (status, format!("{}: {e}", options.bundle.display()))
+    })?;
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let m = &verified.manifest;
+    let decision = decide(
+        policy.as_ref(),
+        &Request {
+            manifest: m,
+            manifest_digest: &verified.digest,
+            signers: &verified.signers,
+            invoker: &invoker,
+            host: &host,
+            params: &options.params,
+            now,
+        },
+    );
+    let signers = verified
+        .signers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let subject = format!(
+        "bundle {} {} (manifest sha256 {}) for user {} (uid {}) on kernel {} ({}); signed by {signers}",
+        m.name, m.version, verified.digest, invoker.user, invoker.uid, host.release, host.machine
+    );
+    match decision {
+        Decision::Allow(allowed) => {
+            let kernel = &m.kernels[allowed.kernel];
+            println!("ALLOWED: {subject}");
+            println!(
+                "  kernel entry {} module {} ({})",
+                kernel.release, kernel.module_name, kernel.module_path
+            );
+            match &allowed.rule {
+                Some(rule) => println!("  allowed by policy rule {rule}"),
+                None => println!("  allowed because the real user is root"),
+            }
+            if let Some(d) = allowed.max_duration {
+                println!("  maximum run time {}s", d.as_secs());
+            }
+            println!("  dry run: nothing was loaded");
+            Ok(Status::Allowed)
+        }
+        Decision::Deny(reasons) => {
+            eprintln!("DENIED: {subject}");
+            for reason in &reasons {
+                // A reason may span lines (kernel near misses): indent them under its bullet.
+                let text = reason.to_string();
+                let mut lines = text.lines();
+                eprintln!("  - {}", lines.next().unwrap_or_default());
+                for line in lines {
+                    eprintln!("    {line}");
+                }
+            }
+            // The most fundamental refusal decides the status.
+            let kinds: Vec<DenialKind> = reasons.iter().map(|r| r.kind()).collect();
+            Ok(if kinds.contains(&DenialKind::Signature) {
+                Status::Signature
+            } else if kinds.contains(&DenialKind::Policy) {
+                Status::PolicyDenied
+            } else {
+                Status::NoMatchingKernel
+            })
+        }
+    }
+}
+
+/// Opens without following a final symlink, refuses anything but a regular
+/// file, and reads at most `cap` bytes into memory: every later check works
+/// on these bytes, never on the path again.
+fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > cap {
+        return Err(std::io::Error::other(format!(
+            "{} bytes is more than the {cap} allowed",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(std::io::Error::other(format!(
+            "more than the {cap} bytes allowed"
+        )));
+    }
+    Ok(bytes)
+}
+
+fn load_policy(options: &Options) -> Result<Option<Policy>, Failure> {
+    let path = options
+        .policy
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(POLICY_FILE));
+    match Policy::load(&path) {
+        Ok(p) => Ok(Some(p)),
+        // No default policy file: only root may run anything. An explicit
+        // --policy that is missing is an error.
+        Err(_) if options.policy.is_none() && !path.exists() => Ok(None),
+        Err(e) => Err((Status::Config, format!("policy {}: {e}", path.display()))),
+    }
+}
+
+fn load_trust(options: &Options, policy: Option<&Policy>) -> Result<TrustStore, Failure> {
+    let mut paths: Vec<PathBuf> = if options.trust.is_empty() {
+        let mut defaults = vec![PathBuf::from(TRUST_DIR)];
+        defaults.extend(
+            policy
+                .map(|p| p.trusted_keys().to_vec())
+                .unwrap_or_default(),
+        );
+        defaults.retain(|p| p.exists() || p.as_os_str() != TRUST_DIR);
+        defaults
+    } else {
+        options.trust.clone()
+    };
+    paths.dedup();
+    let mut trust = TrustStore::new();
+    for path in &paths {
+        trust
+            .add_path(path)
+            .map_err(|e| (Status::Config, format!("trust store: {e}")))?;
+    }
+    if trust.is_empty() {
+        return Err((
+            Status::Signature,
+            format!(
+                "no trusted keys (looked in {}); install the signers' public keys there",
+                list(&paths)
+            ),
+        ));
+    }
+    Ok(trust)
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return TRUST_DIR.to_string();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,158 @@
+//! Shared helpers for the end-to-end tests: the built binaries, real kernel
+//! modules built with each kernel's Kbuild, and command runs.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The kernel the tests build their module for, unless
+/// `STAP_PACK_TEST_KERNEL` names another installed header set.
+pub const DEFAULT_TEST_KERNEL: &str = "6.1.0-56-cloud-amd64";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary next to the running test (target/<profile>/).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+pub fn test_kernel() -> String {
+    std::env::var("STAP_PACK_TEST_KERNEL").unwrap_or_else(|_| DEFAULT_TEST_KERNEL.to_string())
+}
+
+/// Kbuild directory of an installed kernel header set.
+pub fn kernel_build_dir(release: &str) -> Option<PathBuf> {
+    [
+        format!("/lib/modules/{release}/build"),
+        format!("/usr/src/linux-headers-{release}"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.join("Makefile").exists())
+}
+
+/// Builds `tests/modules/minimal` against a kernel's headers (once per test
+/// process run; the result is cached under target/) and returns the `.ko`.
+/// Missing headers fail the test under CI and skip it elsewhere (`None`).
+pub fn minimal_module(release: &str) -> Option<PathBuf> {
+    let Some(build_dir) = kernel_build_dir(release) else {
+        let message = format!(
+            "kernel headers for {release} are not installed (apt-get install linux-headers-{release}, \
+             or run tests/run-all.sh, which installs them)"
+        );
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("skipping: {message}");
+        return None;
+    };
+    let out = workspace_root().join("target/test-modules").join(release);
+    let ko = out.join("stap_pack_minimal.ko");
+    // Parallel tests may race to build; a lock file serialises them.
+    std::fs::create_dir_all(&out).expect("create module build dir");
+    let lock = out.join(".lock");
+    let _guard = FileLock::acquire(&lock);
+    if !ko.exists() {
+        for file in ["minimal.c", "Kbuild"] {
+            std::fs::copy(
+                workspace_root().join("tests/modules/minimal").join(file),
+                out.join(file),
+            )
+            .expect("copy module source");
+        }
+        let result = Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(&build_dir)
+            .arg(format!("M={}", out.display()))
+            .arg("modules")
+            .output()
+            .expect("run make");
+        assert!(
+            result.status.success() && ko.exists(),
+            "Kbuild of the minimal module for {release} failed:\n{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+    }
+    Some(ko)
+}
+
+struct FileLock(PathBuf);
+
+impl FileLock {
+    fn acquire(path: &Path) -> FileLock {
+        for _ in 0..600 {
+            if std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .is_ok()
+            {
+                return FileLock(path.to_path_buf());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "{} held for over a minute; remove it if no test is running",
+            path.display()
+        );
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Result of a command: status code and its output as text.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing both streams when it differs.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+pub fn run(program: &Path, args: &[&str], dir: &Path) -> Run {
+    Run::of(
+        Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("spawn command"),
+    )
+}
