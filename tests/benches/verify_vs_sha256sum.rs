@@ -70,14 +70,16 @@ fn main() {
 }
 
 /// A signed bundle with one entry per "kernel": copies of the real module,
-/// each made distinct so compression cannot fold them together.
+/// each followed by 32 KiB of its own pseudo-random bytes so compression
+/// cannot fold them together (a real matrix differs per kernel build, and
+/// compresses to about this size).
 fn matrix_bundle(module: &[u8], kernel: &str, key: &SigningKey) -> Vec<u8> {
     let mut payload = BTreeMap::new();
     let mut kernels = Vec::new();
     for i in 0..MODULES {
         let release = format!("{kernel}-bench{i:02}");
         let mut bytes = module.to_vec();
-        bytes.extend(std::iter::repeat_n(i as u8, 4096));
+        bytes.extend(noise(i as u64 + 1, 32 * 1024));
         let path = format!("modules/{release}/stap_pack_minimal.ko");
         kernels.push(KernelEntry {
             release: release.clone(),
@@ -137,6 +139,19 @@ fn matrix_bundle(module: &[u8], kernel: &str, key: &SigningKey) -> Vec<u8> {
         0,
     )
     .unwrap()
+}
+
+/// Deterministic incompressible bytes (xorshift64).
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
 }
 
 fn median(mut f: impl FnMut()) -> Duration {

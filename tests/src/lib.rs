@@ -16,17 +16,20 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary next to the running test (target/<profile>/).
+/// Path of a workspace binary built with the same profile as the caller:
+/// tests run from target/<profile>/deps/, benchmark binaries from target/<profile>/.
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable has a directory");
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>")
+    } else {
+        dir
+    };
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        "{} is missing: build the binaries first (cargo build --workspace --bins, with --release for benchmarks)",
         path.display()
     );
     path
