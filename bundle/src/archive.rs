@@ -19,6 +19,8 @@ use crate::MANIFEST_PATH;
 
 const ZSTD_LEVEL: i32 = 12;
 const FILE_MODE: u32 = 0o644;
+/// Largest buffer reserved from an entry's declared size; bigger entries grow.
+const PREALLOCATE_MAX: u64 = 16 << 20;
 
 /// Caps applied while reading. The defaults fit a matrix of a few hundred
 /// modules with room to spare and keep a hostile bundle from exhausting memory.
@@ -47,9 +49,13 @@ impl Default for Limits {
 pub enum ReadError {
     #[error("bundle is {size} bytes, more than the {max} allowed")]
     TooLarge { size: u64, max: u64 },
-    #[error("bundle is corrupt or truncated (not one valid zstd frame holding a tar archive): {0}")]
+    #[error(
+        "bundle is corrupt or truncated (not one valid zstd frame holding a tar archive): {0}"
+    )]
     Corrupt(String),
-    #[error("bundle decompresses to more than {0} bytes (refused as a possible decompression bomb)")]
+    #[error(
+        "bundle decompresses to more than {0} bytes (refused as a possible decompression bomb)"
+    )]
     TotalSizeCap(u64),
     #[error("entry `{path}` is {size} bytes, more than the {max} allowed")]
     EntryTooLarge { path: String, size: u64, max: u64 },
@@ -95,7 +101,10 @@ impl UnverifiedBundle {
 
     /// Names and sizes of payload entries, for reporting only.
     pub fn payload_listing(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.contents.payload.iter().map(|(p, b)| (p.as_str(), b.len()))
+        self.contents
+            .payload
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.len()))
     }
 
     /// Hands the contents back for rewriting (adding a signature). The caller
@@ -108,9 +117,20 @@ impl UnverifiedBundle {
 /// Packs the contents deterministically; `mtime` is the timestamp given to
 /// every entry (`SOURCE_DATE_EPOCH` or 0).
 pub fn write_bundle(contents: &BundleContents, mtime: u64) -> io::Result<Vec<u8>> {
-    let mut entries: Vec<(String, &[u8])> = vec![(MANIFEST_PATH.to_string(), &contents.manifest_bytes)];
-    entries.extend(contents.signatures.iter().map(|(k, d)| (SignatureDocument::archive_path(k), d.as_slice())));
-    entries.extend(contents.payload.iter().map(|(p, d)| (p.clone(), d.as_slice())));
+    let mut entries: Vec<(String, &[u8])> =
+        vec![(MANIFEST_PATH.to_string(), &contents.manifest_bytes)];
+    entries.extend(
+        contents
+            .signatures
+            .iter()
+            .map(|(k, d)| (SignatureDocument::archive_path(k), d.as_slice())),
+    );
+    entries.extend(
+        contents
+            .payload
+            .iter()
+            .map(|(p, d)| (p.clone(), d.as_slice())),
+    );
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)?;
@@ -142,13 +162,20 @@ pub fn write_bundle(contents: &BundleContents, mtime: u64) -> io::Result<Vec<u8>
 /// Reads and structurally checks a bundle held in memory.
 pub fn read_bundle(bytes: &[u8], limits: &Limits) -> Result<UnverifiedBundle, ReadError> {
     if bytes.len() as u64 > limits.max_bundle_bytes {
-        return Err(ReadError::TooLarge { size: bytes.len() as u64, max: limits.max_bundle_bytes });
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            max: limits.max_bundle_bytes,
+        });
     }
     let decoder = zstd::stream::read::Decoder::with_buffer(bytes)
         .map_err(|e| ReadError::Corrupt(e.to_string()))?
         .single_frame();
     let cap_hit = Rc::new(Cell::new(false));
-    let capped = CappedReader { inner: decoder, remaining: limits.max_total_bytes, cap_hit: cap_hit.clone() };
+    let capped = CappedReader {
+        inner: decoder,
+        remaining: limits.max_total_bytes,
+        cap_hit: cap_hit.clone(),
+    };
     let mut archive = tar::Archive::new(capped);
     // A failed read is either the size cap or a broken frame or archive.
     let stream_error = |e: io::Error, cap_hit: &Cell<bool>| -> ReadError {
@@ -174,7 +201,10 @@ pub fn read_bundle(bytes: &[u8], limits: &Limits) -> Result<UnverifiedBundle, Re
             .to_string();
         let kind = entry.header().entry_type();
         if kind != tar::EntryType::Regular {
-            return Err(ReadError::NotRegularFile { path, kind: entry_kind_name(kind) });
+            return Err(ReadError::NotRegularFile {
+                path,
+                kind: entry_kind_name(kind),
+            });
         }
         check_entry_path(&path)?;
         if !seen.insert(path.clone()) {
@@ -191,8 +221,13 @@ pub fn read_bundle(bytes: &[u8], limits: &Limits) -> Result<UnverifiedBundle, Re
         if size > max {
             return Err(ReadError::EntryTooLarge { path, size, max });
         }
-        let mut data = Vec::with_capacity(size as usize);
-        entry.read_to_end(&mut data).map_err(|e| stream_error(e, &cap_hit))?;
+        // The size is only a claim: reserve at most what the total cap lets
+        // through so a lying header cannot make us allocate (and abort).
+        let mut data =
+            Vec::with_capacity(size.min(limits.max_total_bytes).min(PREALLOCATE_MAX) as usize);
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| stream_error(e, &cap_hit))?;
         if data.len() as u64 != size {
             return Err(ReadError::Corrupt(format!("entry `{path}` is truncated")));
         }
@@ -217,7 +252,9 @@ pub fn read_bundle(bytes: &[u8], limits: &Limits) -> Result<UnverifiedBundle, Re
     let mut rest = archive.into_inner();
     let mut buf = [0u8; 8192];
     loop {
-        let n = rest.read(&mut buf).map_err(|e| stream_error(e, &rest.cap_hit))?;
+        let n = rest
+            .read(&mut buf)
+            .map_err(|e| stream_error(e, &rest.cap_hit))?;
         if n == 0 {
             break;
         }
@@ -261,7 +298,10 @@ impl<R: Read> Read for CappedReader<R> {
             }
             None => {
                 self.cap_hit.set(true);
-                Err(io::Error::new(io::ErrorKind::InvalidData, "decompressed size cap exceeded"))
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "decompressed size cap exceeded",
+                ))
             }
         }
     }

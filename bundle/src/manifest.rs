@@ -171,12 +171,17 @@ impl Manifest {
             Some(other) => return Err(ManifestError::WrongFormat(other.to_string())),
             None => return Err(ManifestError::Json("missing field `format`".into())),
         }
-        match probe.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => {
+        match probe.get("format_version").map(|v| (v, v.as_u64())) {
+            Some((_, Some(v))) if v == u64::from(FORMAT_VERSION) => {}
+            Some((_, Some(v))) => {
                 return Err(ManifestError::UnsupportedVersion(
                     v.min(u64::from(u32::MAX)) as u32,
                 ))
+            }
+            Some((other, None)) => {
+                return Err(ManifestError::Json(format!(
+                    "`format_version` must be a whole number, found {other}"
+                )))
             }
             None => return Err(ManifestError::Json("missing field `format_version`".into())),
         }

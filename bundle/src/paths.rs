@@ -36,7 +36,10 @@ pub fn check_entry_path(path: &str) -> Result<(), PathError> {
     {
         return Err(PathError::BadCharacter(path.to_string()));
     }
-    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
         return Err(PathError::BadComponent(path.to_string()));
     }
     Ok(())
@@ -48,7 +51,11 @@ mod tests {
 
     #[test]
     fn accepts_plain_relative_paths() {
-        for ok in ["manifest.json", "modules/6.1.0-56-cloud-amd64/hello.ko", "scripts/a_b+c.stp"] {
+        for ok in [
+            "manifest.json",
+            "modules/6.1.0-56-cloud-amd64/hello.ko",
+            "scripts/a_b+c.stp",
+        ] {
             assert_eq!(check_entry_path(ok), Ok(()), "{ok}");
         }
     }
@@ -56,13 +63,25 @@ mod tests {
     #[test]
     fn refuses_traversal_absolute_and_odd_names() {
         assert!(matches!(check_entry_path(""), Err(PathError::Empty)));
-        assert!(matches!(check_entry_path("/etc/passwd"), Err(PathError::Absolute(_))));
+        assert!(matches!(
+            check_entry_path("/etc/passwd"),
+            Err(PathError::Absolute(_))
+        ));
         for bad in ["../x", "a/../../x", "a//b", "./a", "a/", "a/."] {
-            assert!(matches!(check_entry_path(bad), Err(PathError::BadComponent(_))), "{bad}");
+            assert!(
+                matches!(check_entry_path(bad), Err(PathError::BadComponent(_))),
+                "{bad}"
+            );
         }
         for bad in ["a b", "a\\b", "a\nb", "é"] {
-            assert!(matches!(check_entry_path(bad), Err(PathError::BadCharacter(_))), "{bad}");
+            assert!(
+                matches!(check_entry_path(bad), Err(PathError::BadCharacter(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(check_entry_path(&"a".repeat(101)), Err(PathError::TooLong(_))));
+        assert!(matches!(
+            check_entry_path(&"a".repeat(101)),
+            Err(PathError::TooLong(_))
+        ));
     }
 }

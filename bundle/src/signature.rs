@@ -56,7 +56,9 @@ pub enum SignatureError {
     Hint(String),
     #[error("message digest algorithm `{0}` is not {DIGEST_ALGORITHM}")]
     Algorithm(String),
-    #[error("the signature was made over a different manifest (its message digest does not match)")]
+    #[error(
+        "the signature was made over a different manifest (its message digest does not match)"
+    )]
     OtherManifest,
     #[error("the Ed25519 signature does not verify with key {0}")]
     BadSignature(KeyId),
@@ -77,7 +79,9 @@ impl SignatureDocument {
         let doc = SigstoreBundle {
             media_type: MEDIA_TYPE.to_string(),
             verification_material: VerificationMaterial {
-                public_key: PublicKeyIdentifier { hint: key.public_key().key_id().to_string() },
+                public_key: PublicKeyIdentifier {
+                    hint: key.public_key().key_id().to_string(),
+                },
             },
             message_signature: MessageSignature {
                 message_digest: HashOutput {
@@ -112,8 +116,14 @@ impl SignatureDocument {
             .decode(&ms.signature)
             .ok()
             .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| SignatureError::Malformed("signature is not 64 bytes of base64".into()))?;
-        Ok(SignatureDocument { key_id, digest, signature })
+            .ok_or_else(|| {
+                SignatureError::Malformed("signature is not 64 bytes of base64".into())
+            })?;
+        Ok(SignatureDocument {
+            key_id,
+            digest,
+            signature,
+        })
     }
 
     /// Checks the document against the manifest bytes with the trusted key
@@ -145,8 +155,14 @@ mod tests {
         let doc = SignatureDocument::parse(&SignatureDocument::create(b"manifest", &key)).unwrap();
         assert_eq!(doc.key_id, key.public_key().key_id());
         assert_eq!(doc.verify(b"manifest", &key.public_key()), Ok(()));
-        assert_eq!(doc.verify(b"manifest2", &key.public_key()), Err(SignatureError::OtherManifest));
-        assert!(matches!(doc.verify(b"manifest", &other.public_key()), Err(SignatureError::BadSignature(_))));
+        assert_eq!(
+            doc.verify(b"manifest2", &key.public_key()),
+            Err(SignatureError::OtherManifest)
+        );
+        assert!(matches!(
+            doc.verify(b"manifest", &other.public_key()),
+            Err(SignatureError::BadSignature(_))
+        ));
     }
 
     #[test]
@@ -154,17 +170,29 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let mut doc = SignatureDocument::parse(&SignatureDocument::create(b"m", &key)).unwrap();
         doc.signature[0] ^= 1;
-        assert!(matches!(doc.verify(b"m", &key.public_key()), Err(SignatureError::BadSignature(_))));
+        assert!(matches!(
+            doc.verify(b"m", &key.public_key()),
+            Err(SignatureError::BadSignature(_))
+        ));
     }
 
     #[test]
     fn refuses_foreign_documents() {
-        assert!(matches!(SignatureDocument::parse(b"{}"), Err(SignatureError::Malformed(_))));
+        assert!(matches!(
+            SignatureDocument::parse(b"{}"),
+            Err(SignatureError::Malformed(_))
+        ));
         let key = SigningKey::generate().unwrap();
         let text = String::from_utf8(SignatureDocument::create(b"m", &key)).unwrap();
         let v02 = text.replace("v0.3", "v0.2");
-        assert!(matches!(SignatureDocument::parse(v02.as_bytes()), Err(SignatureError::MediaType(_))));
+        assert!(matches!(
+            SignatureDocument::parse(v02.as_bytes()),
+            Err(SignatureError::MediaType(_))
+        ));
         let sha512 = text.replace("SHA2_256", "SHA2_512");
-        assert!(matches!(SignatureDocument::parse(sha512.as_bytes()), Err(SignatureError::Algorithm(_))));
+        assert!(matches!(
+            SignatureDocument::parse(sha512.as_bytes()),
+            Err(SignatureError::Algorithm(_))
+        ));
     }
 }

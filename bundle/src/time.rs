@@ -19,16 +19,26 @@ pub fn format_rfc3339(unix: i64) -> String {
 /// Parses exactly `YYYY-MM-DDTHH:MM:SSZ`; anything else is `None`.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = &s[r];
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    {
         return None;
     }
     Some(days_from_civil(y, mo, d) * SECS_PER_DAY + h * 3600 + mi * 60 + sec)
@@ -43,7 +53,9 @@ pub fn source_date_epoch() -> Result<i64, String> {
             .parse::<i64>()
             .ok()
             .filter(|t| *t >= 0)
-            .ok_or_else(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a non-negative whole number of seconds")),
+            .ok_or_else(|| {
+                format!("SOURCE_DATE_EPOCH=`{v}` is not a non-negative whole number of seconds")
+            }),
         Err(_) => Ok(0),
     }
 }
@@ -81,7 +93,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -103,7 +123,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_timestamps() {
-        for bad in ["", "2023-11-14 22:13:20Z", "2023-02-29T00:00:00Z", "2023-13-01T00:00:00Z", "2023-11-14T24:00:00Z", "2023-11-14T22:13:20+01:00", "+023-11-14T22:13:20Z"] {
+        for bad in [
+            "",
+            "2023-11-14 22:13:20Z",
+            "2023-02-29T00:00:00Z",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14T24:00:00Z",
+            "2023-11-14T22:13:20+01:00",
+            "+023-11-14T22:13:20Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
