@@ -4,12 +4,15 @@
 set -euo pipefail
 
 # The kernel matrix the demo and the tests build for. Debian's security
-# archive carries these header sets; images come with the VM harness.
+# archive carries these header sets and the images the VM tests boot.
 KERNELS=(6.1.0-56-cloud-amd64 6.12.117+deb12-cloud-amd64)
 
-packages=(build-essential make gcc bc kmod zstd util-linux python3 python3-venv systemtap systemtap-common)
+# qemu and busybox-static run the VM tests (tests/src/vm), which boot each
+# kernel's image from /boot under TCG with a busybox initramfs.
+packages=(build-essential make gcc bc kmod zstd util-linux python3 python3-venv systemtap systemtap-common
+    qemu-system-x86 busybox-static)
 for kernel in "${KERNELS[@]}"; do
-    packages+=("linux-headers-$kernel")
+    packages+=("linux-headers-$kernel" "linux-image-$kernel")
 done
 
 missing=()

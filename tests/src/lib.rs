@@ -2,6 +2,8 @@
 //! modules built with each kernel's Kbuild, and command runs.
 #![forbid(unsafe_code)]
 
+pub mod vm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
