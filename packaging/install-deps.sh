@@ -6,6 +6,9 @@ set -euo pipefail
 # The kernel matrix the demo and the tests build for. Debian's security
 # archive carries these header sets and the images the VM tests boot.
 KERNELS=(6.1.0-56-cloud-amd64 6.12.117+deb12-cloud-amd64)
+# More header sets the C runtime must compile against warning free (an older
+# ABI and the other flavours of the same 6.1 release); no images.
+HEADER_ONLY_KERNELS=(6.1.0-47-cloud-amd64 6.1.0-56-amd64 6.1.0-56-rt-amd64)
 
 # qemu and busybox-static run the VM tests (tests/src/vm), which boot each
 # kernel's image from /boot under TCG with a busybox initramfs.
@@ -13,6 +16,9 @@ packages=(build-essential make gcc bc kmod zstd util-linux python3 python3-venv 
     qemu-system-x86 busybox-static)
 for kernel in "${KERNELS[@]}"; do
     packages+=("linux-headers-$kernel" "linux-image-$kernel")
+done
+for kernel in "${HEADER_ONLY_KERNELS[@]}"; do
+    packages+=("linux-headers-$kernel")
 done
 
 missing=()

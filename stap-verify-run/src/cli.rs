@@ -3,14 +3,20 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const USAGE: &str = "\
-usage: stap-verify-run --dry-run [OPTIONS] BUNDLE.stpb [NAME=VALUE ...]
+usage: stap-verify-run [OPTIONS] BUNDLE.stpb [NAME=VALUE ...]
 
 Verifies BUNDLE against the trust store and policy and the running kernel,
-and prints the decision with its reasons.
+then loads its module for this kernel, runs the script and relays its
+output until the script exits, the time limit passes or an interrupt
+(SIGINT, SIGTERM, SIGHUP) stops it; a second interrupt forces the unload.
+NAME=VALUE sets a parameter the bundle declares.
 
-  --dry-run                 do every check, load nothing
+  --dry-run                 do every check, load nothing, print the decision
+  -o, --output FILE         write the script's output to FILE (opened as the real user)
+  --timeout D               stop after D (500ms, 30s, 10m, 2h; default: the policy's limit)
   --trust PATH              trusted key file or directory (root only; repeatable)
   --policy FILE             policy file (root only)
   --kernel-release R        decide as if the host ran kernel release R (root, --dry-run only)
@@ -21,9 +27,11 @@ and prints the decision with its reasons.
 
 Defaults: trust /etc/stap-pack/trusted.d/*.pub, policy /etc/stap-pack/policy.toml.
 
-Exit status: 0 allowed, 1 configuration error, 2 usage error, 3 unreadable or
-malformed bundle, 4 bad or untrusted signature, 5 denied by policy,
-6 no matching kernel.
+Exit status: 0 allowed (ran and ended normally), 1 configuration error,
+2 usage error, 3 unreadable or malformed bundle, 4 bad or untrusted
+signature, 5 denied by policy, 6 no matching kernel, 7 the module could not
+be loaded or the run failed, 8 the script ended with an error, 9 the run was
+forced to end by a second interrupt.
 ";
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,6 +42,8 @@ pub struct Options {
     pub kernel_release: Option<String>,
     pub kernel_version: Option<String>,
     pub machine: Option<String>,
+    pub output: Option<PathBuf>,
+    pub timeout: Option<Duration>,
     pub bundle: PathBuf,
     pub params: Vec<(String, String)>,
 }
@@ -46,7 +56,14 @@ impl Options {
             Some("--trust")
         } else if self.policy.is_some() {
             Some("--policy")
-        } else if self.kernel_release.is_some() {
+        } else {
+            self.host_override_used()
+        }
+    }
+
+    /// Options that make the runner assume another host.
+    fn host_override_used(&self) -> Option<&'static str> {
+        if self.kernel_release.is_some() {
             Some("--kernel-release")
         } else if self.kernel_version.is_some() {
             Some("--kernel-version")
@@ -60,7 +77,7 @@ impl Options {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
-    Run(Options),
+    Run(Box<Options>),
     Help,
     Version,
 }
@@ -104,6 +121,13 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
             "--machine" if !positional_only => {
                 set_once(&mut options.machine, value("--machine")?, "--machine")?
             }
+            "-o" | "--output" if !positional_only => {
+                set_once(&mut options.output, PathBuf::from(value(text)?), "--output")?
+            }
+            "--timeout" if !positional_only => {
+                let timeout = parse_duration(&value("--timeout")?)?;
+                set_once(&mut options.timeout, timeout, "--timeout")?
+            }
             flag if flag.starts_with('-') && !positional_only => {
                 return Err(format!("unknown option {flag}"))
             }
@@ -124,11 +148,34 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
     }
     options.bundle = bundle.ok_or("no bundle given")?;
     if !options.dry_run {
-        return Err(
-            "loading modules is not part of this version; use --dry-run to check a bundle".into(),
-        );
+        // A real run loads into the running kernel: no pretending.
+        if let Some(option) = options.host_override_used() {
+            return Err(format!("{option} is only for --dry-run"));
+        }
     }
-    Ok(Parsed::Run(options))
+    Ok(Parsed::Run(Box::new(options)))
+}
+
+/// `500ms`, `30s`, `10m`, `2h`, or whole seconds; more than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let bad = || format!("--timeout `{text}` is not a duration like 500ms, 30s, 10m or 2h");
+    let count: u64 = digits.parse().map_err(|_| bad())?;
+    let millis = match unit {
+        "ms" => Some(count),
+        "" | "s" => count.checked_mul(1000),
+        "m" => count.checked_mul(60_000),
+        "h" => count.checked_mul(3_600_000),
+        _ => return Err(bad()),
+    }
+    .ok_or_else(bad)?;
+    if millis == 0 {
+        return Err(format!("--timeout `{text}` is zero"));
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), String> {
@@ -175,10 +222,32 @@ mod tests {
                 "twice",
             ),
             (&["--dry-run", "--trust"][..], "needs a value"),
-            (&["b"][..], "--dry-run"),
+            (
+                &["--kernel-release", "6.1.0-56-amd64", "b"][..],
+                "--dry-run",
+            ),
+            (&["--machine", "aarch64", "b"][..], "--dry-run"),
+            (&["--timeout", "soon", "b"][..], "duration"),
+            (&["--timeout", "0s", "b"][..], "zero"),
+            (&["-o", "x", "--output", "y", "b"][..], "twice"),
         ] {
             let err = parse_strs(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn parses_run_options() {
+        let Parsed::Run(o) =
+            parse_strs(&["-o", "out.txt", "--timeout", "1500ms", "b.stpb", "count=5"]).unwrap()
+        else {
+            panic!("expected a run");
+        };
+        assert!(!o.dry_run);
+        assert_eq!(o.output, Some(PathBuf::from("out.txt")));
+        assert_eq!(o.timeout, Some(Duration::from_millis(1500)));
+        for (text, seconds) in [("30", 30), ("30s", 30), ("10m", 600), ("2h", 7200)] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(seconds)));
         }
     }
 

@@ -3,7 +3,7 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// The bundle may run (with `--dry-run`: would run).
+    /// The bundle may run (with `--dry-run`: would run); a run ended normally.
     Allowed = 0,
     /// Trust store or policy file unreadable or invalid; host facts unavailable.
     Config = 1,
@@ -17,6 +17,14 @@ pub enum Status {
     PolicyDenied = 5,
     /// No kernel in the bundle matches the running kernel.
     NoMatchingKernel = 6,
+    /// The module could not be loaded (already loaded, refused by the
+    /// kernel) or the run failed (control file, output file, protocol).
+    RunFailed = 7,
+    /// The script ended with an error (more errors than MAXERRORS).
+    ScriptError = 8,
+    /// A second interrupt forced the unload: end probes may not have run
+    /// and output may be missing.
+    Forced = 9,
 }
 
 impl From<Status> for std::process::ExitCode {

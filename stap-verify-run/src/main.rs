@@ -1,6 +1,8 @@
 //! `stap-verify-run`: the host side of stap-pack. Reads a bundle, verifies its
 //! signatures against the fixed trust store, decides by policy and kernel
-//! match, and (for now) reports the decision without loading anything.
+//! match, then loads the module for the running kernel and relays its
+//! output until the session ends (or, with `--dry-run`, reports the
+//! decision without loading anything).
 //!
 //! It is meant to be installed setuid root for members of `stapusr`, so it
 //! keeps its dependencies few and takes configuration only from fixed paths
@@ -10,7 +12,10 @@
 mod cli;
 mod exit;
 mod host;
+mod params;
 mod run;
+mod session;
+mod wire;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

@@ -1,13 +1,14 @@
 //! The checks, in order: who asks, read the bundle, load trust and policy,
-//! verify, decide. Each failure maps to its documented exit status.
+//! verify, decide. Each failure maps to its documented exit status. Then
+//! either report the decision (`--dry-run`) or run the session.
 
 use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use stap_bundle::archive::{read_bundle, Limits};
-use stap_bundle::verify::{verify, TrustStore, VerifyError};
-use stap_policy::{decide, Decision, DenialKind, Policy, Request};
+use stap_bundle::verify::{verify, TrustStore, VerifiedBundle, VerifyError};
+use stap_policy::{decide, Allowed, Decision, DenialKind, Policy, Request};
 
 use crate::cli::Options;
 use crate::exit::Status;
@@ -16,18 +17,37 @@ const TRUST_DIR: &str = "/etc/stap-pack/trusted.d";
 const POLICY_FILE: &str = "/etc/stap-pack/policy.toml";
 
 pub fn run(options: &Options) -> Status {
-    match check(options) {
-        Ok(status) => status,
+    let approved = match check(options) {
+        Ok(approved) => approved,
         Err((status, message)) => {
-            eprintln!("stap-verify-run: {message}");
-            status
+            if !message.is_empty() {
+                eprintln!("stap-verify-run: {message}");
+            }
+            return status;
         }
+    };
+    if options.dry_run {
+        report_dry_run(&approved);
+        Status::Allowed
+    } else {
+        crate::session::run(&approved, options)
     }
 }
 
+/// A failure's status and message; an empty message was printed already.
 type Failure = (Status, String);
 
-fn check(options: &Options) -> Result<Status, Failure> {
+/// What the checks allowed: the verified bundle and the policy's decision.
+pub struct Approved {
+    pub verified: VerifiedBundle,
+    pub allowed: Allowed,
+    /// The kernel's parameter string for init_module.
+    pub module_params: std::ffi::CString,
+    /// Who runs what, for the dry-run report.
+    subject: String,
+}
+
+fn check(options: &Options) -> Result<Approved, Failure> {
     let invoker = crate::host::invoker().map_err(|e| (Status::Config, e))?;
     if invoker.uid != 0 {
         if let Some(option) = options.root_only_used() {
@@ -100,21 +120,17 @@ fn check(options: &Options) -> Result<Status, Failure> {
     );
     match decision {
         Decision::Allow(allowed) => {
-            let kernel = &m.kernels[allowed.kernel];
-            println!("ALLOWED: {subject}");
-            println!(
-                "  kernel entry {} module {} ({})",
-                kernel.release, kernel.module_name, kernel.module_path
-            );
-            match &allowed.rule {
-                Some(rule) => println!("  allowed by policy rule {rule}"),
-                None => println!("  allowed because the real user is root"),
-            }
-            if let Some(d) = allowed.max_duration {
-                println!("  maximum run time {}s", d.as_secs());
-            }
-            println!("  dry run: nothing was loaded");
-            Ok(Status::Allowed)
+            let module_params = crate::params::module_params(&m.parameters, &options.params)
+                .map_err(|message| {
+                    eprintln!("DENIED: {subject}\n  - {message}");
+                    (Status::PolicyDenied, String::new())
+                })?;
+            Ok(Approved {
+                verified,
+                allowed,
+                module_params,
+                subject,
+            })
         }
         Decision::Deny(reasons) => {
             eprintln!("DENIED: {subject}");
@@ -129,15 +145,34 @@ fn check(options: &Options) -> Result<Status, Failure> {
             }
             // The most fundamental refusal decides the status.
             let kinds: Vec<DenialKind> = reasons.iter().map(|r| r.kind()).collect();
-            Ok(if kinds.contains(&DenialKind::Signature) {
+            let status = if kinds.contains(&DenialKind::Signature) {
                 Status::Signature
             } else if kinds.contains(&DenialKind::Policy) {
                 Status::PolicyDenied
             } else {
                 Status::NoMatchingKernel
-            })
+            };
+            Err((status, String::new()))
         }
     }
+}
+
+fn report_dry_run(approved: &Approved) {
+    let allowed = &approved.allowed;
+    let kernel = &approved.verified.manifest.kernels[allowed.kernel];
+    println!("ALLOWED: {}", approved.subject);
+    println!(
+        "  kernel entry {} module {} ({})",
+        kernel.release, kernel.module_name, kernel.module_path
+    );
+    match &allowed.rule {
+        Some(rule) => println!("  allowed by policy rule {rule}"),
+        None => println!("  allowed because the real user is root"),
+    }
+    if let Some(d) = allowed.max_duration {
+        println!("  maximum run time {}s", d.as_secs());
+    }
+    println!("  dry run: nothing was loaded");
 }
 
 /// Opens without following a final symlink, refuses anything but a regular

@@ -289,9 +289,17 @@ fn configuration_and_usage_errors() {
         .expect_code(USAGE);
     h.dry_run(&["--trust", "k.pub", "b.stpb", "not-an-assignment"])
         .expect_code(USAGE);
-    let no_dry_run = run(&bin("stap-verify-run"), &["b.stpb"], h.path()).expect_code(USAGE);
+    // A real run loads into the running kernel: no assuming another host.
+    let no_dry_run = run(
+        &bin("stap-verify-run"),
+        &["--kernel-release", &h.kernel, "b.stpb"],
+        h.path(),
+    )
+    .expect_code(USAGE);
     assert!(
-        no_dry_run.stderr.contains("--dry-run"),
+        no_dry_run
+            .stderr
+            .contains("--kernel-release is only for --dry-run"),
         "{}",
         no_dry_run.stderr
     );

@@ -1,0 +1,83 @@
+//! Runs a kernel's Kbuild for stap-pack: feature tests that turn API
+//! differences between kernels into `stp_features.h`, and module builds
+//! that compile generated code with the C runtime (`runtime-c/`), warning
+//! free.
+//!
+//! Kernel APIs are never chosen by version number: Debian backports renames
+//! inside one release series, so each feature is a small C file compiled
+//! against the kernel's own headers, and the result is cached per build
+//! directory.
+#![forbid(unsafe_code)]
+
+mod features;
+mod make;
+mod module;
+
+use std::path::{Path, PathBuf};
+
+pub use features::{features_header, FEATURE_TESTS};
+pub use module::{build_module, ModuleSources};
+
+/// The C runtime's files, as copied into every module build directory.
+pub const RUNTIME_FILES: &[(&str, &str)] = &[
+    (
+        "stp_runtime.c",
+        include_str!("../../runtime-c/stp_runtime.c"),
+    ),
+    (
+        "stp_runtime.h",
+        include_str!("../../runtime-c/stp_runtime.h"),
+    ),
+    ("stp_wire.h", include_str!("../../runtime-c/stp_wire.h")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum KbuildError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot run make: {0}")]
+    Make(std::io::Error),
+    #[error("{dir} is not a kernel build directory (no Makefile); install the kernel's headers")]
+    NotABuildDir { dir: PathBuf },
+    #[error("the feature-test control file does not compile against {dir}, so the build environment is broken:\n{output}")]
+    BrokenToolchain { dir: PathBuf, output: String },
+    #[error("`{0}` is not a module name ([a-z0-9_], 1 to 55 characters)")]
+    ModuleName(String),
+    #[error(
+        "`{0}` is not a plain source file name (*.c or *.h, no directories, not a runtime file)"
+    )]
+    SourceName(String),
+    #[error("building module {module} against {dir} failed:\n{output}")]
+    BuildFailed {
+        module: String,
+        dir: PathBuf,
+        output: String,
+    },
+    #[error("building module {module} against {dir} printed warnings:\n{output}")]
+    BuildWarned {
+        module: String,
+        dir: PathBuf,
+        output: String,
+    },
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KbuildError + '_ {
+    move |source| KbuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The Kbuild directory of an installed kernel header set, if any.
+pub fn find_build_dir(release: &str) -> Option<PathBuf> {
+    [
+        format!("/lib/modules/{release}/build"),
+        format!("/usr/src/linux-headers-{release}"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.join("Makefile").exists())
+}
