@@ -41,22 +41,11 @@ pub fn test_kernel() -> String {
     std::env::var("STAP_PACK_TEST_KERNEL").unwrap_or_else(|_| DEFAULT_TEST_KERNEL.to_string())
 }
 
-/// Kbuild directory of an installed kernel header set.
-pub fn kernel_build_dir(release: &str) -> Option<PathBuf> {
-    [
-        format!("/lib/modules/{release}/build"),
-        format!("/usr/src/linux-headers-{release}"),
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.join("Makefile").exists())
-}
-
 /// Builds `tests/modules/minimal` against a kernel's headers (once per test
 /// process run; the result is cached under target/) and returns the `.ko`.
 /// Missing headers fail the test under CI and skip it elsewhere (`None`).
 pub fn minimal_module(release: &str) -> Option<PathBuf> {
-    let Some(build_dir) = kernel_build_dir(release) else {
+    let Some(build_dir) = stap_kbuild::find_build_dir(release) else {
         let message = format!(
             "kernel headers for {release} are not installed (apt-get install linux-headers-{release}, \
              or run tests/run-all.sh, which installs them)"
