@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod assemble;
 mod bundle_file;
+mod check;
 mod inspect;
 mod keygen;
 mod sign;
@@ -36,6 +37,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Show what a bundle holds: the overview a reviewer needs.
     Inspect(inspect::InspectArgs),
+    /// Parse (-p1) or parse and elaborate (-p2) a script, reporting every error.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Check(args) => check::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,610 @@
+//! The `-p2` listing: the resolved program with inferred types, probes after
+//! alias expansion, and the library files pulled in.
+
+use std::fmt::Write as _;
+
+use super::*;
+use crate::ast::{IncrementOp, ScriptArg};
+
+/// Prints a validated program, deterministically.
+pub fn print_program(program: &ValidProgram) -> String {
+    let mut printer = Printer {
+        program: program.program(),
+        locals: &[],
+        out: String::new(),
+        indent: 0,
+    };
+    printer.program();
+    printer.out
+}
+
+struct Printer<'p> {
+    program: &'p Program,
+    locals: &'p [Local],
+    out: String,
+    indent: usize,
+}
+
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\\\""))
+}
+
+fn literal(value: &Literal) -> String {
+    match value {
+        Literal::Number(n) => n.to_string(),
+        Literal::String(s) => quote(s),
+    }
+}
+
+/// `long`, `stats`, `[long, string]string`.
+fn var_type(ty: &VarType) -> String {
+    if ty.keys.is_empty() {
+        return ty.value.name().to_string();
+    }
+    let keys: Vec<&str> = ty.keys.iter().map(|k| k.name()).collect();
+    format!("[{}]{}", keys.join(", "), ty.value.name())
+}
+
+fn point_text(point: &ProbePoint) -> String {
+    let mut text = String::new();
+    for (i, component) in point.components.iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(&component.name);
+        if let Some(arg) = &component.arg {
+            let _ = write!(text, "({})", literal(arg));
+        }
+    }
+    if point.sufficient {
+        text.push('!');
+    } else if point.optional {
+        text.push('?');
+    }
+    text
+}
+
+impl<'p> Printer<'p> {
+    fn program(&mut self) {
+        let program = self.program;
+        if program.library_files.is_empty() {
+            self.out.push_str("# library files: none\n");
+        } else {
+            self.out.push_str("# library files:\n");
+            for file in &program.library_files {
+                let _ = writeln!(self.out, "#   {file}");
+            }
+        }
+        let _ = writeln!(self.out, "# privilege: {}", program.privilege.name());
+        for code in &program.embedded_c {
+            let _ = writeln!(self.out, "%{{{}%}}", code.code);
+        }
+        for global in &program.globals {
+            let _ = write!(self.out, "global {}:{}", global.name, var_type(&global.ty));
+            if let Some(size) = global.size {
+                let _ = write!(
+                    self.out,
+                    " /* size {size}{} */",
+                    if global.wrap { ", wraps" } else { "" }
+                );
+            } else if global.wrap {
+                self.out.push_str(" /* wraps */");
+            }
+            if let Some(init) = &global.init {
+                let _ = write!(self.out, " = {}", literal(init));
+            }
+            self.out.push('\n');
+        }
+        for function in &program.functions {
+            self.function(function);
+        }
+        for probe in &program.probes {
+            self.probe(probe);
+        }
+    }
+
+    fn function(&mut self, function: &'p Function) {
+        self.locals = &function.locals;
+        let params: Vec<String> = function
+            .params()
+            .iter()
+            .map(|p| format!("{}:{}", p.name, p.ty.name()))
+            .collect();
+        let _ = write!(
+            self.out,
+            "function {}:{} ({}) /* {}{} */ ",
+            function.name,
+            function.return_type.name(),
+            params.join(", "),
+            function.privilege.name(),
+            if function.from_library {
+                ", library"
+            } else {
+                ""
+            },
+        );
+        match &function.body {
+            FunctionBody::Script(body) => {
+                self.out.push_str("{\n");
+                self.indent += 1;
+                self.local_declarations(function.param_count);
+                self.stmts(&body.stmts);
+                self.indent -= 1;
+                self.out.push_str("}\n");
+            }
+            FunctionBody::Embedded(code) => {
+                let _ = writeln!(self.out, "%{{ {} %}}", pragma_list(code.pragmas));
+            }
+        }
+    }
+
+    fn probe(&mut self, probe: &'p Probe) {
+        self.locals = &probe.locals;
+        self.out.push_str("probe ");
+        for (i, point) in probe.points.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.out.push_str(&point_text(point));
+            if let Some(condition) = &point.condition {
+                self.out.push_str(" if (");
+                self.expr(condition);
+                self.out.push(')');
+            }
+        }
+        let written: Vec<&str> = probe.points.iter().map(|p| p.written.as_str()).collect();
+        let _ = write!(self.out, " /* <- {}", written.join(", "));
+        if !probe.aliases.is_empty() {
+            let _ = write!(self.out, " via {}", probe.aliases.join(", "));
+        }
+        let _ = writeln!(
+            self.out,
+            "; {}{} */ {{",
+            probe.privilege.name(),
+            if probe.from_library { ", library" } else { "" }
+        );
+        self.indent += 1;
+        self.local_declarations(0);
+        self.stmts(&probe.body.stmts);
+        self.indent -= 1;
+        self.out.push_str("}\n");
+    }
+
+    fn local_declarations(&mut self, skip: usize) {
+        for local in self.locals.iter().skip(skip) {
+            self.line_start();
+            let _ = writeln!(self.out, "local {}:{}", local.name, local.ty.name());
+        }
+    }
+
+    fn line_start(&mut self) {
+        for _ in 0..self.indent {
+            self.out.push_str("  ");
+        }
+    }
+
+    fn local_name(&self, id: LocalId) -> &'p str {
+        self.locals
+            .get(id.0 as usize)
+            .map_or("?", |l| l.name.as_str())
+    }
+
+    fn global_name(&self, id: GlobalId) -> &'p str {
+        self.program
+            .globals
+            .get(id.0 as usize)
+            .map_or("?", |g| g.name.as_str())
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) {
+        for stmt in stmts {
+            self.line_start();
+            self.stmt(stmt);
+            self.out.push('\n');
+        }
+    }
+
+    fn block(&mut self, block: &Block) {
+        self.out.push_str("{\n");
+        self.indent += 1;
+        self.stmts(&block.stmts);
+        self.indent -= 1;
+        self.line_start();
+        self.out.push('}');
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Block(block) => self.block(block),
+            StmtKind::Expr(e) => self.expr(e),
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => {
+                self.out.push_str("if (");
+                self.expr(cond);
+                self.out.push_str(") ");
+                self.stmt(then_branch);
+                if let Some(else_branch) = else_branch {
+                    self.out.push_str(" else ");
+                    self.stmt(else_branch);
+                }
+            }
+            StmtKind::While { cond, body } => {
+                self.out.push_str("while (");
+                self.expr(cond);
+                self.out.push_str(") ");
+                self.stmt(body);
+            }
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => {
+                self.out.push_str("for (");
+                if let Some(init) = init {
+                    self.expr(init);
+                }
+                self.out.push_str("; ");
+                if let Some(cond) = cond {
+                    self.expr(cond);
+                }
+                self.out.push_str("; ");
+                if let Some(step) = step {
+                    self.expr(step);
+                }
+                self.out.push_str(") ");
+                self.stmt(body);
+            }
+            StmtKind::Foreach(foreach) => self.foreach(foreach),
+            StmtKind::Break => self.out.push_str("break"),
+            StmtKind::Continue => self.out.push_str("continue"),
+            StmtKind::Next => self.out.push_str("next"),
+            StmtKind::Return(value) => {
+                self.out.push_str("return");
+                if let Some(value) = value {
+                    self.out.push(' ');
+                    self.expr(value);
+                }
+            }
+            StmtKind::Delete(target) => {
+                self.out.push_str("delete ");
+                self.expr(target);
+            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
+            } => {
+                self.out.push_str("try ");
+                self.block(body);
+                self.out.push_str(" catch ");
+                if let Some(var) = catch_var {
+                    let _ = write!(self.out, "({}) ", self.local_name(*var));
+                }
+                self.block(catch_body);
+            }
+        }
+    }
+
+    fn foreach(&mut self, foreach: &Foreach) {
+        let mark = |sort: Option<Sort>, key: Option<usize>| match sort {
+            Some(s) if s.key == key => match s.direction {
+                crate::ast::SortDirection::Ascending => "+",
+                crate::ast::SortDirection::Descending => "-",
+            },
+            _ => "",
+        };
+        self.out.push_str("foreach (");
+        if let Some(value) = foreach.value {
+            let _ = write!(self.out, "{} = ", self.local_name(value));
+        }
+        let keys: Vec<String> = foreach
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{}{}", self.local_name(*k), mark(foreach.sort, Some(i))))
+            .collect();
+        let _ = write!(self.out, "[{}] in ", keys.join(", "));
+        match &foreach.source {
+            Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
+            Iterable::Hist(hist) => self.hist(hist),
+        }
+        if let Some(slice) = &foreach.slice {
+            self.out.push('[');
+            self.keys(slice);
+            self.out.push(']');
+        }
+        if let Some(sort) = foreach.sort {
+            if let Some(aggregate) = sort.aggregate {
+                let _ = write!(self.out, " @{}", aggregate.name());
+            }
+            self.out.push_str(mark(foreach.sort, None));
+        }
+        if let Some(limit) = &foreach.limit {
+            self.out.push_str(" limit ");
+            self.expr(limit);
+        }
+        self.out.push_str(") ");
+        self.stmt(&foreach.body);
+    }
+
+    fn keys(&mut self, keys: &[Option<Expr>]) {
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            match key {
+                Some(key) => self.expr(key),
+                None => self.out.push('*'),
+            }
+        }
+    }
+
+    fn args(&mut self, args: &[Expr]) {
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.expr(arg);
+        }
+    }
+
+    fn hist(&mut self, hist: &Hist) {
+        match hist.kind {
+            crate::ast::HistKind::Log => {
+                self.out.push_str("@hist_log(");
+                self.expr(&hist.stat);
+            }
+            crate::ast::HistKind::Linear { low, high, step } => {
+                self.out.push_str("@hist_linear(");
+                self.expr(&hist.stat);
+                let _ = write!(self.out, ", {low}, {high}, {step}");
+            }
+        }
+        self.out.push(')');
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Number(n) => {
+                let _ = write!(self.out, "{n}");
+            }
+            ExprKind::String(s) => self.out.push_str(&quote(s)),
+            ExprKind::Local(id) => self.out.push_str(self.local_name(*id)),
+            ExprKind::Global(id) => self.out.push_str(self.global_name(*id)),
+            ExprKind::Index { array, keys } => {
+                let _ = write!(self.out, "{}[", self.global_name(*array));
+                self.keys(keys);
+                self.out.push(']');
+            }
+            ExprKind::HistBucket { hist, bucket } => {
+                self.hist(hist);
+                self.out.push('[');
+                self.expr(bucket);
+                self.out.push(']');
+            }
+            ExprKind::Call { function, args } => {
+                let name = self
+                    .program
+                    .functions
+                    .get(function.0 as usize)
+                    .map_or("?", |f| f.name.as_str());
+                let _ = write!(self.out, "{name}(");
+                self.args(args);
+                self.out.push(')');
+            }
+            ExprKind::Print(print) => {
+                let _ = write!(self.out, "{}(", print.function.name());
+                let mut first = true;
+                for text in [
+                    print.format.as_ref().map(|f| &f.text),
+                    print.delimiter.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    self.out.push_str(&quote(text));
+                    first = false;
+                }
+                if let Some(hist) = &print.hist {
+                    self.hist(hist);
+                    first = false;
+                }
+                if !print.args.is_empty() && !first {
+                    self.out.push_str(", ");
+                }
+                self.args(&print.args);
+                self.out.push(')');
+            }
+            ExprKind::Unary { op, operand } => {
+                let symbol = match op {
+                    crate::ast::UnaryOp::Plus => "+",
+                    crate::ast::UnaryOp::Neg => "-",
+                    crate::ast::UnaryOp::Not => "!",
+                    crate::ast::UnaryOp::BitNot => "~",
+                };
+                self.out.push_str(symbol);
+                self.expr(operand);
+            }
+            ExprKind::Increment { op, prefix, target } => {
+                let symbol = match op {
+                    IncrementOp::Increment => "++",
+                    IncrementOp::Decrement => "--",
+                };
+                if *prefix {
+                    self.out.push_str(symbol);
+                    self.expr(target);
+                } else {
+                    self.expr(target);
+                    self.out.push_str(symbol);
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                self.out.push('(');
+                self.expr(lhs);
+                let _ = write!(self.out, " {} ", op.symbol());
+                self.expr(rhs);
+                self.out.push(')');
+            }
+            ExprKind::Regex {
+                subject,
+                negated,
+                pattern,
+            } => {
+                self.out.push('(');
+                self.expr(subject);
+                let _ = write!(
+                    self.out,
+                    " {} {})",
+                    if *negated { "!~" } else { "=~" },
+                    quote(pattern)
+                );
+            }
+            ExprKind::Ternary {
+                cond,
+                then_value,
+                else_value,
+            } => {
+                self.out.push('(');
+                self.expr(cond);
+                self.out.push_str(" ? ");
+                self.expr(then_value);
+                self.out.push_str(" : ");
+                self.expr(else_value);
+                self.out.push(')');
+            }
+            ExprKind::Assign { op, target, value } => {
+                self.expr(target);
+                let _ = write!(self.out, " {} ", op.symbol());
+                self.expr(value);
+            }
+            ExprKind::In { keys, array } => {
+                self.out.push_str("([");
+                self.keys(keys);
+                let _ = write!(self.out, "] in {})", self.global_name(*array));
+            }
+            ExprKind::Stat { op, operand, param } => {
+                let _ = write!(self.out, "@{}(", op.name());
+                self.expr(operand);
+                if let Some(param) = param {
+                    let _ = write!(self.out, ", {param}");
+                }
+                self.out.push(')');
+            }
+            ExprKind::Target(target) => self.target(target),
+            ExprKind::Defined(inner) => {
+                self.out.push_str("@defined(");
+                self.expr(inner);
+                self.out.push(')');
+            }
+            ExprKind::Entry(inner) => {
+                self.out.push_str("@entry(");
+                self.expr(inner);
+                self.out.push(')');
+            }
+            ExprKind::Const(name) => {
+                let _ = write!(self.out, "@const({})", quote(name));
+            }
+            ExprKind::Probewrite(name) => {
+                let _ = write!(self.out, "@probewrite({name})");
+            }
+            ExprKind::Perf(name) => {
+                let _ = write!(self.out, "@perf({})", quote(name));
+            }
+            ExprKind::Register { user, number } => {
+                let _ = write!(
+                    self.out,
+                    "@{}register({number})",
+                    if *user { "u" } else { "k" }
+                );
+            }
+            ExprKind::Deref { user, size, addr } => {
+                let _ = write!(self.out, "@{}deref({size}, ", if *user { "u" } else { "k" });
+                self.expr(addr);
+                self.out.push(')');
+            }
+            ExprKind::Embedded(code) => {
+                let _ = write!(self.out, "%{{{}%}}", code.code);
+            }
+            ExprKind::ScriptArg(ScriptArg { string, index }) => {
+                self.out.push(if *string { '@' } else { '$' });
+                match index {
+                    Some(n) => {
+                        let _ = write!(self.out, "{n}");
+                    }
+                    None => self.out.push('#'),
+                }
+            }
+        }
+    }
+
+    fn target(&mut self, target: &TargetRef) {
+        if target.address_of {
+            self.out.push('&');
+        }
+        match &target.base {
+            TargetBase::Var(name) => self.out.push_str(name),
+            TargetBase::Cast {
+                operand,
+                type_name,
+                module,
+            } => {
+                self.out.push_str("@cast(");
+                self.expr(operand);
+                let _ = write!(self.out, ", {}", quote(type_name));
+                if let Some(module) = module {
+                    let _ = write!(self.out, ", {}", quote(module));
+                }
+                self.out.push(')');
+            }
+            TargetBase::AtVar { name, module } => {
+                let _ = write!(self.out, "@var({}", quote(name));
+                if let Some(module) = module {
+                    let _ = write!(self.out, ", {}", quote(module));
+                }
+                self.out.push(')');
+            }
+            TargetBase::Autocast(operand) => {
+                self.out.push('(');
+                self.expr(operand);
+                self.out.push(')');
+            }
+        }
+        for component in &target.components {
+            match component {
+                TargetComponent::Member(name) => {
+                    let _ = write!(self.out, "->{name}");
+                }
+                TargetComponent::Index(index) => {
+                    self.out.push('[');
+                    self.expr(index);
+                    self.out.push(']');
+                }
+                TargetComponent::PrettyPrint { deep } => {
+                    self.out.push_str(if *deep { "$$" } else { "$" })
+                }
+            }
+        }
+    }
+}
+
+fn pragma_list(pragmas: Pragmas) -> String {
+    let names: Vec<&str> = [
+        (pragmas.pure, "pure"),
+        (pragmas.unprivileged, "unprivileged"),
+        (pragmas.myproc_unprivileged, "myproc-unprivileged"),
+        (pragmas.guru, "guru"),
+        (pragmas.string, "string"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if names.is_empty() {
+        "embedded C".to_string()
+    } else {
+        format!("embedded C: {}", names.join(", "))
+    }
+}
