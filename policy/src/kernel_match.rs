@@ -13,7 +13,9 @@ const NEAREST_SHOWN: usize = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostFacts {
     pub release: String,
-    pub version: String,
+    /// `None` when not known: a dry run that assumes only a release. Then
+    /// entries match by release and architecture alone.
+    pub version: Option<String>,
     pub machine: String,
 }
 
@@ -44,7 +46,7 @@ pub fn match_kernel(kernels: &[KernelEntry], host: &HostFacts) -> Result<usize, 
     if let Some(index) = kernels.iter().position(|k| {
         k.release == host.release
             && k.arch == host.machine
-            && k.version.iter().all(|v| *v == host.version)
+            && versions_agree(k.version.as_deref(), host.version.as_deref())
     }) {
         return Ok(index);
     }
@@ -118,16 +120,24 @@ fn parse_debian_release(release: &str) -> Option<DebianRelease<'_>> {
     })
 }
 
+/// A recorded build must equal the host's, when both are known.
+fn versions_agree(entry: Option<&str>, host: Option<&str>) -> bool {
+    match (entry, host) {
+        (Some(built_for), Some(running)) => built_for == running,
+        _ => true,
+    }
+}
+
 fn compare(kernel: &KernelEntry, host: &HostFacts) -> (Nearness, String) {
     let arch_differs = kernel.arch != host.machine;
     let (differing_parts, abi_distance, mut explanation) = if kernel.release == host.release {
         match &kernel.version {
-            Some(build) if *build != host.version => (
+            Some(build) if !versions_agree(Some(build), host.version.as_deref()) => (
                 0,
                 0,
                 format!(
                     "same release, but built for a different kernel build (uname -v `{build}` vs `{}`)",
-                    host.version
+                    host.version.as_deref().unwrap_or_default()
                 ),
             ),
             _ => (0, 0, "same release".to_string()),
@@ -190,9 +200,13 @@ impl fmt::Display for KernelMismatch {
         let host = &self.host;
         write!(
             f,
-            "no kernel in the bundle matches this host. Host kernel: {} ({}), uname -v `{}`.",
-            host.release, host.machine, host.version
+            "no kernel in the bundle matches this host. Host kernel: {} ({})",
+            host.release, host.machine
         )?;
+        match &host.version {
+            Some(version) => write!(f, ", uname -v `{version}`.")?,
+            None => write!(f, ".")?,
+        }
         if self.nearest.is_empty() {
             return write!(
                 f,

@@ -134,7 +134,7 @@ fn run(case: &Case) -> Decision {
     };
     let host = HostFacts {
         release: case.host_release.into(),
-        version: HOST_BUILD.into(),
+        version: Some(HOST_BUILD.into()),
         machine: "x86_64".into(),
     };
     let params: Vec<(String, String)> = case

@@ -20,7 +20,7 @@ fn entry(release: &str, arch: &str, build: Option<&str>) -> KernelEntry {
 fn host(release: &str) -> HostFacts {
     HostFacts {
         release: release.into(),
-        version: BUILD.into(),
+        version: Some(BUILD.into()),
         machine: "x86_64".into(),
     }
 }
@@ -141,4 +141,25 @@ fn empty_kernel_list_is_explained() {
         mismatch.to_string().contains("lists no kernels"),
         "{mismatch}"
     );
+}
+
+#[test]
+fn unknown_host_build_matches_by_release_and_arch() {
+    let mut unknown = host("6.1.0-56-cloud-amd64");
+    unknown.version = None;
+    let recorded = [entry(
+        "6.1.0-56-cloud-amd64",
+        "x86_64",
+        Some("#1 SMP other build"),
+    )];
+    assert_eq!(match_kernel(&recorded, &unknown), Ok(0));
+    let other_arch = [entry(
+        "6.1.0-56-cloud-amd64",
+        "aarch64",
+        Some("#1 SMP other build"),
+    )];
+    let mismatch = match_kernel(&other_arch, &unknown).unwrap_err();
+    assert!(!mismatch.to_string().contains("uname -v"), "{mismatch}");
+    // A known host build still has to be the recorded one.
+    assert!(match_kernel(&recorded, &host("6.1.0-56-cloud-amd64")).is_err());
 }

@@ -36,7 +36,7 @@ pub fn facts() -> Result<HostFacts, String> {
     let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
     Ok(HostFacts {
         release: text(uts.release()),
-        version: text(uts.version()),
+        version: Some(text(uts.version())),
         machine: text(uts.machine()),
     })
 }

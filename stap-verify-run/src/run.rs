@@ -60,9 +60,12 @@ fn check(options: &Options) -> Result<Approved, Failure> {
     let mut host = crate::host::facts().map_err(|e| (Status::Config, e))?;
     if let Some(r) = &options.kernel_release {
         host.release = r.clone();
+        // An assumed release says nothing about the build: match by release
+        // unless a version is assumed too.
+        host.version = options.kernel_version.clone();
     }
     if let Some(v) = &options.kernel_version {
-        host.version = v.clone();
+        host.version = Some(v.clone());
     }
     if let Some(m) = &options.machine {
         host.machine = m.clone();
