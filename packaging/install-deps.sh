@@ -12,7 +12,7 @@ HEADER_ONLY_KERNELS=(6.1.0-47-cloud-amd64 6.1.0-56-amd64 6.1.0-56-rt-amd64)
 
 # qemu and busybox-static run the VM tests (tests/src/vm), which boot each
 # kernel's image from /boot under TCG with a busybox initramfs.
-packages=(build-essential make gcc bc kmod zstd util-linux python3 python3-venv systemtap systemtap-common
+packages=(build-essential make gcc bc kmod zstd util-linux python3 python3-venv systemtap systemtap-common systemtap-doc
     qemu-system-x86 busybox-static)
 for kernel in "${KERNELS[@]}"; do
     packages+=("linux-headers-$kernel" "linux-image-$kernel")

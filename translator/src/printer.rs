@@ -1,6 +1,6 @@
 //! Pretty-printer: renders a tree as SystemTap source (what `stap -p1`
-//! shows). Compound operands are parenthesised, so the output parses back
-//! to the same tree.
+//! shows). Operands are parenthesised where precedence requires, so the
+//! output parses back to the same tree.
 
 use std::fmt::Write as _;
 
@@ -12,13 +12,6 @@ pub fn print_file(file: &File) -> String {
     for item in &file.items {
         printer.item(item);
     }
-    printer.out
-}
-
-/// Renders one expression.
-pub fn print_expr(expr: &Expr) -> String {
-    let mut printer = Printer::default();
-    printer.expr(expr);
     printer.out
 }
 
@@ -48,19 +41,42 @@ fn type_suffix(ty: Option<TypeAnnotation>) -> &'static str {
     }
 }
 
-/// Expressions that need no parentheses as operands.
-fn is_atom(expr: &Expr) -> bool {
-    !matches!(
-        expr.kind,
-        ExprKind::Unary { .. }
-            | ExprKind::PreIncrement { .. }
-            | ExprKind::PostIncrement { .. }
-            | ExprKind::Binary { .. }
-            | ExprKind::Regex { .. }
-            | ExprKind::Ternary { .. }
-            | ExprKind::Assign { .. }
-            | ExprKind::In { .. }
-    )
+/// Binding strength of an expression's outermost operator (higher binds
+/// tighter), following the grammar: assignment, ternary, `||`, `&&`, `|`,
+/// `^`, `&`, `in`, comparisons, shifts, `.`, additive, multiplicative,
+/// unary, increments, then values.
+fn precedence(expr: &Expr) -> u8 {
+    match &expr.kind {
+        ExprKind::Assign { .. } => 0,
+        ExprKind::Ternary { .. } => 1,
+        ExprKind::Binary { op, .. } => binary_precedence(*op),
+        ExprKind::In { .. } => 7,
+        ExprKind::Regex { .. } => 8,
+        ExprKind::Unary { .. } => UNARY,
+        ExprKind::PreIncrement { .. } | ExprKind::PostIncrement { .. } => 14,
+        _ => VALUE,
+    }
+}
+
+const UNARY: u8 = 13;
+/// Precedence of values (literals, variables, calls, `@` forms, targets).
+const VALUE: u8 = 15;
+
+fn binary_precedence(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::LogicalOr => 2,
+        BinaryOp::LogicalAnd => 3,
+        BinaryOp::BitOr => 4,
+        BinaryOp::BitXor => 5,
+        BinaryOp::BitAnd => 6,
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            8
+        }
+        BinaryOp::Shl | BinaryOp::Shr | BinaryOp::UShr => 9,
+        BinaryOp::Concat => 10,
+        BinaryOp::Add | BinaryOp::Sub => 11,
+        BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 12,
+    }
 }
 
 impl Printer {
@@ -368,13 +384,19 @@ impl Printer {
         }
     }
 
-    fn operand(&mut self, expr: &Expr) {
-        if is_atom(expr) {
-            self.expr(expr);
-        } else {
+    /// Prints `expr` where the grammar accepts only precedence `min` and
+    /// up, adding parentheses when it binds looser.
+    fn expr_at(&mut self, expr: &Expr, min: u8) {
+        self.expr_parenthesized_if(expr, precedence(expr) < min);
+    }
+
+    fn expr_parenthesized_if(&mut self, expr: &Expr, parenthesize: bool) {
+        if parenthesize {
             self.out.push('(');
             self.expr(expr);
             self.out.push(')');
+        } else {
+            self.expr(expr);
         }
     }
 
@@ -418,27 +440,37 @@ impl Printer {
                     UnaryOp::Not => '!',
                     UnaryOp::BitNot => '~',
                 });
-                self.operand(operand);
+                // A nested prefix operator is parenthesised: `-(-x)`, `!(~x)`,
+                // `+(++x)` must not lex as `--x`, `!~x`, `+++x`.
+                let prefix = matches!(
+                    operand.kind,
+                    ExprKind::Unary { .. } | ExprKind::PreIncrement { .. }
+                );
+                self.expr_parenthesized_if(operand, prefix || precedence(operand) < UNARY);
             }
             ExprKind::PreIncrement { op, operand } => {
                 self.out.push_str(increment_symbol(*op));
-                self.operand(operand);
+                self.expr_at(operand, VALUE);
             }
             ExprKind::PostIncrement { op, operand } => {
-                self.operand(operand);
+                self.expr_at(operand, VALUE);
                 self.out.push_str(increment_symbol(*op));
             }
             ExprKind::Binary { op, lhs, rhs } => {
-                self.operand(lhs);
+                let level = binary_precedence(*op);
+                // A regex match does not chain with comparisons.
+                let regex_lhs = matches!(lhs.kind, ExprKind::Regex { .. });
+                self.expr_parenthesized_if(lhs, regex_lhs || precedence(lhs) < level);
                 let _ = write!(self.out, " {} ", op.symbol());
-                self.operand(rhs);
+                self.expr_at(rhs, level + 1);
             }
             ExprKind::Regex {
                 subject,
                 negated,
                 pattern,
             } => {
-                self.operand(subject);
+                // The subject is a shift-level operand, like a comparison's.
+                self.expr_at(subject, binary_precedence(BinaryOp::Shl));
                 self.out.push_str(if *negated { " !~ " } else { " =~ " });
                 self.out.push_str(&quote(pattern));
             }
@@ -447,16 +479,16 @@ impl Printer {
                 then_value,
                 else_value,
             } => {
-                self.operand(cond);
+                self.expr_at(cond, 2);
                 self.out.push_str(" ? ");
-                self.operand(then_value);
+                self.expr(then_value);
                 self.out.push_str(" : ");
-                self.operand(else_value);
+                self.expr_at(else_value, 1);
             }
             ExprKind::Assign { op, target, value } => {
-                self.operand(target);
+                self.expr_at(target, 1);
                 let _ = write!(self.out, " {} ", op.symbol());
-                self.operand(value);
+                self.expr(value);
             }
             ExprKind::In { keys, array } => {
                 self.index_list(keys);

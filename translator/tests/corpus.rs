@@ -264,5 +264,9 @@ fn corpus_parses_and_round_trips() {
     for failure in failures.iter().take(30) {
         println!("{failure}");
     }
-    assert!(failures.is_empty(), "{} corpus checks failed", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} corpus checks failed",
+        failures.len()
+    );
 }

@@ -298,3 +298,14 @@ fn library_errors_point_into_macro_files() {
     );
     assert!(rendered.contains("a.stpm:1:9"), "{rendered}");
 }
+
+#[test]
+fn front_end_values_can_cross_threads() {
+    // Build matrices parse the same script for many kernels in parallel.
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Target>();
+    assert_send_sync::<stap_translator::MacroLibrary>();
+    assert_send_sync::<File>();
+    assert_send_sync::<stap_translator::Diagnostic>();
+    assert_send_sync::<SourceMap>();
+}

@@ -198,7 +198,7 @@ fn library_macros_are_visible_and_isolated() {
     };
     assert_eq!(
         printed_with("probe begin { x = @lib_double(3) . @lib_arch }", &options),
-        "probe begin {\n  x = ((3 * 2) . \"x86\");\n}\n"
+        "probe begin {\n  x = 3 * 2 . \"x86\";\n}\n"
     );
     // A library macro body cannot see the script's own macros.
     let rendered = errors(
