@@ -93,6 +93,7 @@ static struct stp_session {
 	atomic64_t messages_lost;
 	atomic64_t probes_skipped;
 	atomic64_t errors;
+	atomic_t skipped_reported; /* "Skipped too many probes" was sent */
 	/* What the reader has sent (under stp_read_lock; read locklessly by the wake timer). */
 	bool started_sent, exit_sent, stopped_sent;
 	atomic_t opened;      /* the control file may be opened once per load */
@@ -253,16 +254,37 @@ static void stp_end_session(enum stp_end_reason reason)
 	atomic64_set(&stp_session.exit_sequence, atomic64_inc_return(&stp_session.sequence));
 }
 
+static void stp_send_error(struct stp_context *ctx, const char *text, const char *location)
+{
+	size_t len = scnprintf(ctx->message, sizeof(ctx->message), "ERROR: %s", text);
+
+	if (location)
+		len += scnprintf(ctx->message + len, sizeof(ctx->message) - len, " near %s", location);
+	stp_ring_put(STP_MSG_ERROR, ctx->message, len);
+}
+
 static void stp_context_release(struct stp_context *ctx)
 {
 	stp_print_flush(ctx);
 	if (ctx->failed) {
-		stp_ring_put(STP_MSG_ERROR, ctx->message, strlen(ctx->message));
+		stp_send_error(ctx, ctx->error, ctx->error_location);
 		if (atomic64_inc_return(&stp_session.errors) > stp_script.max_errors)
 			stp_end_session(STP_END_ERROR);
 	}
+	/* Too many skipped hits end the session, reported once. */
+	if (atomic64_read(&stp_session.probes_skipped) > stp_script.max_skipped &&
+	    !atomic_xchg(&stp_session.skipped_reported, 1)) {
+		stp_send_error(ctx, "Skipped too many probes, check MAXSKIPPED", NULL);
+		atomic64_inc(&stp_session.errors);
+		stp_end_session(STP_END_ERROR);
+	}
 	atomic_dec(&ctx->busy);
 	preempt_enable();
+}
+
+void stp_probe_skipped(void)
+{
+	atomic64_inc(&stp_session.probes_skipped);
 }
 
 static void stp_run_probe(const struct stp_probe *probe, int state)
@@ -342,9 +364,12 @@ void stp_error(struct stp_context *ctx, const char *location, const char *fmt, .
 
 	if (ctx->failed)
 		return;
+	/* Kept apart from the prefix and location: try/catch hands the
+	 * message alone to the script. */
 	va_start(args, fmt);
-	stp_format_message(ctx, "ERROR: ", location, fmt, args);
+	vscnprintf(ctx->error, sizeof(ctx->error), fmt, args);
 	va_end(args);
+	ctx->error_location = location;
 	ctx->failed = true;
 }
 

@@ -70,6 +70,7 @@ struct stp_script {
 	const struct stp_probe *probes;
 	unsigned int probe_count;
 	unsigned int max_errors; /* MAXERRORS: errors tolerated before the session ends */
+	unsigned int max_skipped; /* MAXSKIPPED: skipped probe hits tolerated, ditto */
 	/* Optional: set up globals at load (after module parameters are set;
 	 * may sleep and allocate; a negative errno fails the load). */
 	int (*init)(void);
@@ -88,7 +89,9 @@ struct stp_context {
 	bool failed;              /* stp_error() was called in this handler */
 	unsigned int print_len;
 	char print_buffer[STP_PRINT_BUFFER_BYTES];
-	char message[STP_MESSAGE_BYTES]; /* the pending error, or a warning being sent */
+	char error[STP_MESSAGE_BYTES];   /* the pending error's message ... */
+	const char *error_location;      /* ... and where it was raised (or NULL) */
+	char message[STP_MESSAGE_BYTES]; /* a warning or error being sent */
 };
 
 /* Appends to the handler's output (sent when the handler returns; a full
@@ -111,6 +114,18 @@ static inline bool stp_failed(const struct stp_context *ctx)
 	return ctx->failed;
 }
 
+/* try/catch: the pending error's message (without "ERROR: " and the
+ * location), and withdrawing it so the handler goes on. */
+static inline const char *stp_error_message(const struct stp_context *ctx)
+{
+	return ctx->error;
+}
+
+static inline void stp_error_clear(struct stp_context *ctx)
+{
+	ctx->failed = false;
+}
+
 /* Sends "WARNING: <message> near <location>" at once (after the output
  * printed so far). The handler goes on. */
 __printf(3, 4) void stp_warn(struct stp_context *ctx, const char *location,
@@ -119,6 +134,12 @@ __printf(3, 4) void stp_warn(struct stp_context *ctx, const char *location,
 /* exit(): no probe starts after this (the running handler finishes), and
  * the runner is asked to stop the session, which runs the end probes. */
 void stp_request_exit(void);
+
+/* Counts a probe hit that did not run its handler (the language runtime
+ * could not take the globals' locks). More than stp_script.max_skipped
+ * skipped hits, these and the runtime's own, end the session with an
+ * error when the next handler returns. */
+void stp_probe_skipped(void);
 
 /* For the runtime's own probe kinds (kprobes, tracepoints, ... later):
  * a probe callback brackets the handler with these. enter returns NULL

@@ -16,7 +16,7 @@ mod module;
 use std::path::{Path, PathBuf};
 
 pub use features::{features_header, FEATURE_TESTS};
-pub use module::{build_module, ModuleSources};
+pub use module::{build_module, ModuleSources, CONFIG_HEADER};
 
 /// The C runtime's files, as copied into every module build directory.
 pub const RUNTIME_FILES: &[(&str, &str)] = &[
@@ -29,6 +29,8 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
         include_str!("../../runtime-c/stp_runtime.h"),
     ),
     ("stp_wire.h", include_str!("../../runtime-c/stp_wire.h")),
+    ("stp_lang.c", include_str!("../../runtime-c/stp_lang.c")),
+    ("stp_lang.h", include_str!("../../runtime-c/stp_lang.h")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -57,10 +57,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
     let mut sources = SourceMap::new();
     let mut diagnostics = Vec::new();
-    let tapset_roots: Vec<PathBuf> = std::iter::once(PathBuf::from(DEFAULT_TAPSET_DIR))
+    let mut tapset_roots: Vec<PathBuf> = std::iter::once(PathBuf::from(DEFAULT_TAPSET_DIR))
         .filter(|dir| dir.is_dir())
         .chain(args.include.iter().cloned())
         .collect();
+    // `-I` naming the default directory must not load its macros twice.
+    let mut seen = std::collections::BTreeSet::new();
+    tapset_roots.retain(|dir| seen.insert(dir.canonicalize().unwrap_or_else(|_| dir.clone())));
     let (macros, library_diagnostics) = load_library_macros(&tapset_roots, &target, &mut sources);
     diagnostics.extend(library_diagnostics);
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod assemble;
+mod build;
 mod bundle_file;
 mod check;
 mod inspect;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Create an Ed25519 signing key pair (PREFIX.key, PREFIX.pub).
     Keygen(keygen::KeygenArgs),
+    /// Translate a script and build one module per kernel into a bundle.
+    Build(build::BuildArgs),
     /// Pack prebuilt kernel modules and their scripts into a bundle.
     Assemble(assemble::AssembleArgs),
     /// Add a signature to a bundle.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(args),
+        Command::Build(args) => build::run(args),
         Command::Assemble(args) => assemble::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),

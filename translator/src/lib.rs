@@ -1,8 +1,10 @@
 #![forbid(unsafe_code)]
-//! SystemTap script language front end: lexer, preprocessor, parser and
-//! pretty-printer (semantic analysis builds on [`ast`]).
+//! SystemTap script language translator: lexer, preprocessor, parser and
+//! pretty-printer, semantic analysis to a validated IR, and the C back end
+//! ([`translate`] runs them all).
 
 pub mod ast;
+pub mod codegen;
 pub mod diagnostic;
 pub mod erase_spans;
 pub mod ir;
@@ -15,7 +17,129 @@ pub mod sema;
 pub mod tapset;
 pub mod target;
 
+use std::path::PathBuf;
+
+pub use codegen::ParamKind;
 pub use diagnostic::{Diagnostic, FileId, Severity, SourceMap, Span};
 pub use parser::{parse, parse_with, ParseOptions};
 pub use preprocess::MacroLibrary;
-pub use target::Target;
+pub use target::{Privilege, Target};
+
+/// What [`translate`] needs: the script and how the module is built.
+pub struct TranslateInput<'a> {
+    /// Display name of the script (messages, error locations).
+    pub script_name: &'a str,
+    pub script_text: &'a str,
+    /// `$1`, `@1`, ...
+    pub script_args: &'a [String],
+    pub target: &'a Target,
+    /// `-I` tapset directories (after the builtin library).
+    pub include_dirs: &'a [PathBuf],
+    /// `-g`: guru mode.
+    pub guru: bool,
+    pub module_name: &'a str,
+    /// `-D NAME[=VALUE]`, for the whole module (limits such as MAXACTION).
+    pub defines: &'a [(String, Option<String>)],
+}
+
+/// One kernel's module sources and what the bundle needs to know about it.
+#[derive(Debug)]
+pub struct Translation {
+    /// (file name, contents) for `stap_kbuild::ModuleSources`.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Module parameters (the script's scalar globals), in order.
+    pub parameters: Vec<(String, ParamKind)>,
+    /// The privilege needed to run the script.
+    pub privilege: Privilege,
+    /// Library files the script pulled in.
+    pub library_files: Vec<String>,
+    /// Every file the diagnostics refer to.
+    pub sources: SourceMap,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Why translation failed: every diagnostic (warnings included).
+#[derive(Debug)]
+pub struct TranslateError {
+    pub sources: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl TranslateError {
+    /// The diagnostics as text, `file:line:col` with source lines, and a count.
+    pub fn render(&self) -> String {
+        let errors = self.diagnostics.iter().filter(|d| d.is_error()).count();
+        format!(
+            "{}{errors} error(s)\n",
+            self.sources.render_all(&self.diagnostics)
+        )
+    }
+}
+
+/// Parses the script for the target, loads the library, analyses the
+/// program and generates the module's C sources.
+pub fn translate(input: &TranslateInput) -> Result<Translation, TranslateError> {
+    let mut sources = SourceMap::new();
+    let (macros, mut diagnostics) =
+        tapset::load_library_macros(input.include_dirs, input.target, &mut sources);
+    let file = sources.add(input.script_name, input.script_text);
+    let options = ParseOptions {
+        target: input.target,
+        macros: Some(&macros),
+        script_args: Some(input.script_args),
+    };
+    let (tree, parse_diagnostics) = parse_with(file, input.script_text, &options);
+    diagnostics.extend(parse_diagnostics);
+    let library_options = library::LibraryOptions {
+        builtin: true,
+        include_dirs: input.include_dirs.to_vec(),
+        script_args: Some(input.script_args.to_vec()),
+    };
+    let (library, library_diagnostics) =
+        library::Library::load(&library_options, input.target, Some(&macros), &mut sources);
+    diagnostics.extend(library_diagnostics);
+    let failed = |diagnostics: &[Diagnostic]| diagnostics.iter().any(Diagnostic::is_error);
+    if failed(&diagnostics) {
+        return Err(TranslateError {
+            sources,
+            diagnostics,
+        });
+    }
+    let analysis = sema::analyze(
+        std::slice::from_ref(&tree),
+        &library,
+        &sema::Options { guru: input.guru },
+    );
+    diagnostics.extend(analysis.diagnostics);
+    let program = match analysis.program {
+        Some(program) if !failed(&diagnostics) => program,
+        _ => {
+            return Err(TranslateError {
+                sources,
+                diagnostics,
+            })
+        }
+    };
+    let options = codegen::Options {
+        script_name: input.script_name,
+        module_name: input.module_name,
+        defines: input.defines,
+    };
+    match codegen::generate(&program, &sources, &options) {
+        Ok(output) => Ok(Translation {
+            files: output.files,
+            parameters: output.parameters,
+            privilege: program.privilege,
+            library_files: program.library_files.clone(),
+            sources,
+            warnings: diagnostics,
+        }),
+        Err(errors) => {
+            diagnostics.extend(errors);
+            Err(TranslateError {
+                sources,
+                diagnostics,
+            })
+        }
+    }
+}

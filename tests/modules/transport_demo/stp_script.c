@@ -74,6 +74,7 @@ const struct stp_script stp_script = {
 	.probes = stp_probes,
 	.probe_count = ARRAY_SIZE(stp_probes),
 	.max_errors = 0,
+	.max_skipped = 100,
 };
 
 MODULE_DESCRIPTION("stap-pack transport demo (demo.stp)");
