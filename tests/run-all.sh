@@ -24,4 +24,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== tests"
 cargo build --workspace --bins --quiet
-cargo test --workspace --no-fail-fast
+log="$root/target/test-results.log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+
+# cargo captures the output of passing tests; show the corpus counts.
+echo "== corpus counts"
+cargo test -q -p stap-translator --test corpus --test sema_examples -- --show-output 2>&1 |
+    grep -E '^kernel "|^library: |^examples: '
+
+# One closing line for the whole run.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
