@@ -210,7 +210,8 @@ static bool stp_reader_has_work(void)
 
 /* Takes this CPU's context for a probe if the session is in `state`.
  * Returns with preemption disabled on success. */
-static struct stp_context *stp_context_take(const struct stp_probe *probe, int state)
+static struct stp_context *stp_context_take(const struct stp_probe *probe, int state,
+					    struct pt_regs *regs)
 {
 	struct stp_context *ctx;
 
@@ -227,6 +228,7 @@ static struct stp_context *stp_context_take(const struct stp_probe *probe, int s
 		goto refuse;
 	}
 	ctx->probe = probe;
+	ctx->regs = regs;
 	ctx->failed = false;
 	ctx->print_len = 0;
 	return ctx;
@@ -289,7 +291,7 @@ void stp_probe_skipped(void)
 
 static void stp_run_probe(const struct stp_probe *probe, int state)
 {
-	struct stp_context *ctx = stp_context_take(probe, state);
+	struct stp_context *ctx = stp_context_take(probe, state, NULL);
 
 	if (ctx) {
 		probe->handler(ctx);
@@ -297,9 +299,9 @@ static void stp_run_probe(const struct stp_probe *probe, int state)
 	}
 }
 
-struct stp_context *stp_probe_enter(const struct stp_probe *probe)
+struct stp_context *stp_probe_enter(const struct stp_probe *probe, struct pt_regs *regs)
 {
-	return stp_context_take(probe, STP_RUNNING);
+	return stp_context_take(probe, STP_RUNNING, regs);
 }
 
 void stp_probe_leave(struct stp_context *ctx)
@@ -407,7 +409,7 @@ static u64 stp_timer_next_ns(const struct stp_timer *timer)
 static enum hrtimer_restart stp_timer_fire(struct hrtimer *hrtimer)
 {
 	struct stp_timer *timer = container_of(hrtimer, struct stp_timer, hrtimer);
-	struct stp_context *ctx = stp_probe_enter(timer->probe);
+	struct stp_context *ctx = stp_probe_enter(timer->probe, NULL);
 
 	if (ctx) {
 		timer->probe->handler(ctx);

@@ -48,6 +48,7 @@ enum stp_timer_unit {
 	STP_TIMER_HZ, /* `interval` is a frequency; no randomize */
 };
 
+struct pt_regs;
 struct stp_context;
 typedef void (*stp_handler_fn)(struct stp_context *ctx);
 
@@ -85,6 +86,10 @@ extern const struct stp_script stp_script;
  * below; the fields are the runtime's. */
 struct stp_context {
 	const struct stp_probe *probe;
+	/* The registers the probe fired with: the probed kernel code's for
+	 * kprobes, the task's user registers for syscall probes; NULL where
+	 * a probe has none (begin, end, error, timers). */
+	struct pt_regs *regs;
 	atomic_t busy;            /* nonzero while a handler runs on this CPU */
 	bool failed;              /* stp_error() was called in this handler */
 	unsigned int print_len;
@@ -141,11 +146,12 @@ void stp_request_exit(void);
  * error when the next handler returns. */
 void stp_probe_skipped(void);
 
-/* For the runtime's own probe kinds (kprobes, tracepoints, ... later):
- * a probe callback brackets the handler with these. enter returns NULL
- * (and the callback returns at once) if the session is not running or a
- * handler is already running on this CPU (counted as skipped). */
-struct stp_context *stp_probe_enter(const struct stp_probe *probe);
+/* For the runtime's own probe kinds (kprobes, tracepoints, ...): a probe
+ * callback brackets the handler with these, passing the registers it got
+ * (or NULL). enter returns NULL (and the callback returns at once) if the
+ * session is not running or a handler is already running on this CPU
+ * (counted as skipped). */
+struct stp_context *stp_probe_enter(const struct stp_probe *probe, struct pt_regs *regs);
 void stp_probe_leave(struct stp_context *ctx);
 
 /*

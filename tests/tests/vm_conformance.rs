@@ -53,6 +53,9 @@ struct Case {
     defines: Vec<String>,
     /// `NAME=VALUE` lines of `<name>.args`: runner parameters.
     params: Vec<String>,
+    /// `<name>.workload`: a shell command the guest runs over and over
+    /// while the script runs, for probes that need kernel activity.
+    workload: Option<String>,
     stdout: String,
     stderr: StderrExpectation,
     status: i32,
@@ -91,7 +94,7 @@ fn load_cases() -> Vec<Case> {
         };
         let known = matches!(
             extension,
-            "stp" | "expected" | "status" | "stderr" | "stderr-contains" | "args"
+            "stp" | "expected" | "status" | "stderr" | "stderr-contains" | "args" | "workload"
         );
         if known && !names.contains_key(stem) {
             orphans.push(file_name);
@@ -138,6 +141,9 @@ fn load_cases() -> Vec<Case> {
                 script,
                 defines,
                 params,
+                workload: read("workload")
+                    .map(|text| text.trim().to_string())
+                    .filter(|text| !text.is_empty()),
                 stdout,
                 stderr,
                 status,
@@ -486,11 +492,15 @@ fn build_bundle(stap_pack: &Path, dir: &Path, case: &Case) -> Result<(), String>
 fn add_run_steps(guest: &mut Guest, case: &Case, command: &str) {
     let out = format!("/tmp/{}.out", case.name);
     let err = format!("/tmp/{}.err", case.name);
+    let run = match &case.workload {
+        None => format!("{command} >{out} 2>{err}; echo $?"),
+        Some(workload) => format!(
+            "(while :; do {workload}; done) >/dev/null 2>&1 & w=$!; \
+             {command} >{out} 2>{err}; s=$?; kill $w; wait $w 2>/dev/null; echo $s"
+        ),
+    };
     guest
-        .step(
-            &format!("{} run", case.name),
-            &format!("{command} >{out} 2>{err}; echo $?"),
-        )
+        .step(&format!("{} run", case.name), &run)
         .step(&format!("{} stdout", case.name), &format!("cat {out}"))
         .step(&format!("{} stderr", case.name), &format!("cat {err}"));
 }
