@@ -814,4 +814,15 @@ static void __exit stp_module_exit(void)
 
 module_init(stp_module_init);
 module_exit(stp_module_exit);
+/* target(): set by the runner at load from -x PID or the pid of the -c
+ * command; 0 when neither was given. A leading underscore keeps it apart
+ * from script globals, which are parameters too. */
+static long stp_target_pid;
+module_param_named(_stp_target, stp_target_pid, long, 0);
+
+long stp_target(void)
+{
+	return stp_target_pid;
+}
+
 MODULE_LICENSE("GPL");

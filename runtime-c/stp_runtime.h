@@ -136,6 +136,10 @@ static inline void stp_error_clear(struct stp_context *ctx)
 __printf(3, 4) void stp_warn(struct stp_context *ctx, const char *location,
 			     const char *fmt, ...);
 
+/* target(): the process the runner was given with -x, or its -c command's
+ * pid; 0 when none. */
+long stp_target(void);
+
 /* exit(): no probe starts after this (the running handler finishes), and
  * the runner is asked to stop the session, which runs the end probes. */
 void stp_request_exit(void);

@@ -9,7 +9,7 @@ use crate::digest::sha256_hex;
 use crate::manifest::{
     self, FileEntry, KernelEntry, Manifest, Parameter, Privilege, ScriptEntry, Tool,
 };
-use crate::modinfo::{read_modinfo, ModInfo, ModinfoError};
+use crate::modinfo::{read_modinfo, read_versions, ModInfo, ModinfoError};
 use crate::provenance::{self, Artifact, ProvenanceInput};
 
 pub struct ModuleInput {
@@ -20,6 +20,9 @@ pub struct ModuleInput {
     /// Where the module came from, for messages.
     pub origin: String,
     pub bytes: Vec<u8>,
+    /// The kernel's exported symbols and their CRCs (its `Module.symvers`),
+    /// when the build knew them; empty otherwise.
+    pub kernel_crcs: BTreeMap<String, u32>,
 }
 
 pub struct ScriptInput {
@@ -57,10 +60,45 @@ pub enum AssembleError {
         built_for: String,
         vermagic: String,
     },
+    #[error(
+        "{origin}: the module imports {symbol}, which is not in the Module.symvers of kernel {release}: \
+         it was built against another kernel's headers"
+    )]
+    UnknownSymbol {
+        origin: String,
+        release: String,
+        symbol: String,
+    },
     #[error("{origin}: cannot tell the module's architecture from its ELF header")]
     UnknownArch { origin: String },
     #[error("{0}")]
     Manifest(#[from] manifest::ManifestError),
+}
+
+/// The kernel's CRCs of the symbols the module imports (none when the
+/// kernel's table is unknown): what the runner checks before loading.
+fn imported_crcs(module: &ModuleInput) -> Result<BTreeMap<String, u32>, AssembleError> {
+    if module.kernel_crcs.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let versions = read_versions(&module.bytes).map_err(|source| AssembleError::Modinfo {
+        origin: module.origin.clone(),
+        source,
+    })?;
+    let mut crcs = BTreeMap::new();
+    for version in versions {
+        let crc =
+            module
+                .kernel_crcs
+                .get(&version.name)
+                .ok_or_else(|| AssembleError::UnknownSymbol {
+                    origin: module.origin.clone(),
+                    release: module.release.clone(),
+                    symbol: version.name.clone(),
+                })?;
+        crcs.insert(version.name, *crc);
+    }
+    Ok(crcs)
 }
 
 pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
@@ -83,6 +121,7 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
         let arch = ModInfo::arch_of(&module.bytes).ok_or_else(|| AssembleError::UnknownArch {
             origin: module.origin.clone(),
         })?;
+        let symbol_crcs = imported_crcs(&module)?;
         let module_path = format!("modules/{}/{}.ko", module.release, info.name);
         kernels.push(KernelEntry {
             release: module.release,
@@ -92,6 +131,7 @@ pub fn assemble(spec: BundleSpec) -> Result<BundleContents, AssembleError> {
             module_name: info.name,
             module_sha256: sha256_hex(&module.bytes),
             module_path: module_path.clone(),
+            symbol_crcs,
         });
         payload.insert(module_path, module.bytes);
     }

@@ -4,6 +4,8 @@
 //! exact bytes of the manifest, so the writer produces one canonical encoding
 //! and the reader validates the parsed value before anything else uses it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::paths::check_entry_path;
@@ -125,6 +127,11 @@ pub struct KernelEntry {
     pub module_name: String,
     pub module_path: String,
     pub module_sha256: String,
+    /// The kernel's CRC of each symbol the module imports, from the build
+    /// tree's `Module.symvers` (modversions); the runner checks the
+    /// module's `__versions` against them before loading.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub symbol_crcs: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,3 +71,42 @@ pub fn read_modinfo(elf: &[u8]) -> Result<ModInfo, ModinfoError> {
         fields,
     })
 }
+
+/// One entry of a module's `__versions`: an imported symbol and the CRC of
+/// its prototype the module was built against (modversions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolVersion {
+    pub name: String,
+    pub crc: u32,
+}
+
+/// `struct modversion_info` on 64-bit kernels: an `unsigned long` CRC, then
+/// the NUL-padded name, 64 bytes in all.
+const MODVERSION_ENTRY_BYTES: usize = 64;
+
+/// The module's `__versions` (empty when built without modversions).
+pub fn read_versions(elf: &[u8]) -> Result<Vec<SymbolVersion>, ModinfoError> {
+    let file = object::File::parse(elf).map_err(|e| ModinfoError::NotElf(e.to_string()))?;
+    let Some(section) = file.section_by_name("__versions") else {
+        return Ok(Vec::new());
+    };
+    let data = section
+        .data()
+        .map_err(|e| ModinfoError::NotElf(e.to_string()))?;
+    Ok(data
+        .chunks_exact(MODVERSION_ENTRY_BYTES)
+        .map(|entry| {
+            let (crc, name) = entry.split_at(8);
+            let crc = if file.is_little_endian() {
+                u64::from_le_bytes(crc.try_into().unwrap_or_default())
+            } else {
+                u64::from_be_bytes(crc.try_into().unwrap_or_default())
+            };
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            SymbolVersion {
+                name: String::from_utf8_lossy(&name[..end]).into_owned(),
+                crc: crc as u32,
+            }
+        })
+        .collect())
+}

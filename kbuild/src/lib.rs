@@ -13,6 +13,7 @@ mod features;
 mod make;
 mod module;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use features::{features_header, FEATURE_TESTS};
@@ -58,6 +59,8 @@ pub enum KbuildError {
         dir: PathBuf,
         output: String,
     },
+    #[error("{}:{line}: not a Module.symvers line (0xCRC, symbol, module, export type)", path.display())]
+    BadSymvers { path: PathBuf, line: usize },
     #[error("building module {module} against {dir} printed warnings:\n{output}")]
     BuildWarned {
         module: String,
@@ -71,6 +74,34 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KbuildErro
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// The kernel's exported symbols and their CRCs, from the build tree's
+/// `Module.symvers` (`0xCRC<TAB>symbol<TAB>module<TAB>export type[<TAB>namespace]`);
+/// empty when the tree has none (a kernel built without modversions).
+pub fn read_module_symvers(build_dir: &Path) -> Result<BTreeMap<String, u32>, KbuildError> {
+    let path = build_dir.join("Module.symvers");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(io_error(&path)(e)),
+    };
+    let mut crcs = BTreeMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let mut fields = line.split('\t');
+        let parsed = fields.next().and_then(|crc| {
+            let crc = u32::from_str_radix(crc.strip_prefix("0x")?, 16).ok()?;
+            Some((crc, fields.next()?))
+        });
+        let Some((crc, symbol)) = parsed else {
+            return Err(KbuildError::BadSymvers {
+                path: path.clone(),
+                line: index + 1,
+            });
+        };
+        crcs.insert(symbol.to_string(), crc);
+    }
+    Ok(crcs)
 }
 
 /// The Kbuild directory of an installed kernel header set, if any.

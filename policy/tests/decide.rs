@@ -104,6 +104,7 @@ fn manifest(name: &str, version: &str) -> Manifest {
             module_name: "net_trace".into(),
             module_path: "modules/6.1.0-56-cloud-amd64/net_trace.ko".into(),
             module_sha256: "00".repeat(32),
+            symbol_crcs: Default::default(),
         }],
         provenance: "provenance.json".into(),
         files: vec![],

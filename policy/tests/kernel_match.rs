@@ -14,6 +14,7 @@ fn entry(release: &str, arch: &str, build: Option<&str>) -> KernelEntry {
         module_name: "probe".into(),
         module_path: format!("modules/{release}/probe.ko"),
         module_sha256: "00".repeat(32),
+        symbol_crcs: Default::default(),
     }
 }
 

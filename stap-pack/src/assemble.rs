@@ -72,6 +72,8 @@ pub fn run(args: AssembleArgs) -> Result<ExitCode> {
             origin: path.display().to_string(),
             bytes: std::fs::read(path)
                 .with_context(|| format!("cannot read module {}", path.display()))?,
+            // Modules built elsewhere: their kernel's symbol table is unknown.
+            kernel_crcs: Default::default(),
         });
     }
     if let Some((r, _)) = args

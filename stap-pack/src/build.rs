@@ -297,11 +297,14 @@ fn build_one(
         Ok(ko) => {
             let bytes =
                 std::fs::read(&ko).map_err(|e| format!("cannot read {}: {e}", ko.display()))?;
+            let kernel_crcs = stap_kbuild::read_module_symvers(&job.build_tree)
+                .map_err(|e| format!("{}: {e}", job.release))?;
             Ok(ModuleInput {
                 release: job.release.clone(),
                 version: job.version.clone(),
                 origin: ko.display().to_string(),
                 bytes,
+                kernel_crcs,
             })
         }
         Err(error) => Err(describe_build_failure(&job.release, work_dir, &error)),

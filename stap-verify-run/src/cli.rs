@@ -7,6 +7,7 @@ use std::time::Duration;
 
 pub const USAGE: &str = "\
 usage: stap-verify-run [OPTIONS] BUNDLE.stpb [NAME=VALUE ...]
+       stap-verify-run --reap
 
 Verifies BUNDLE against the trust store and policy and the running kernel,
 then loads its module for this kernel, runs the script and relays its
@@ -16,6 +17,12 @@ NAME=VALUE sets a parameter the bundle declares.
 
   --dry-run                 do every check, load nothing, print the decision
   -o, --output FILE         write the script's output to FILE (opened as the real user)
+  -c, --command CMD         run `sh -c CMD` as the real user once the script has
+                            started; target() is its pid; its exit ends the script
+  -x, --target PID          target() is PID (a process of the real user; any for root)
+  -q, --quiet               do not repeat the decision on stderr (syslog still has it)
+  --reap                    unload modules left loaded by killed runs of the real
+                            user (root: of anyone), then exit
   --timeout D               stop after D (500ms, 30s, 10m, 2h; default: the policy's limit)
   --trust PATH              trusted key file or directory (root only; repeatable)
   --policy FILE             policy file (root only)
@@ -44,6 +51,9 @@ pub struct Options {
     pub machine: Option<String>,
     pub output: Option<PathBuf>,
     pub timeout: Option<Duration>,
+    pub command: Option<String>,
+    pub target_pid: Option<u32>,
+    pub quiet: bool,
     pub bundle: PathBuf,
     pub params: Vec<(String, String)>,
 }
@@ -78,6 +88,7 @@ impl Options {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
     Run(Box<Options>),
+    Reap,
     Help,
     Version,
 }
@@ -85,6 +96,7 @@ pub enum Parsed {
 pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
     let mut options = Options::default();
     let mut bundle = None;
+    let mut reap = false;
     let mut iter = args.iter();
     let mut positional_only = false;
     while let Some(arg) = iter.next() {
@@ -102,6 +114,20 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
             "-h" | "--help" if !positional_only => return Ok(Parsed::Help),
             "-V" | "--version" if !positional_only => return Ok(Parsed::Version),
             "--dry-run" if !positional_only => options.dry_run = true,
+            "--reap" if !positional_only => reap = true,
+            "-q" | "--quiet" if !positional_only => options.quiet = true,
+            "-c" | "--command" if !positional_only => {
+                set_once(&mut options.command, value(text)?, "--command")?
+            }
+            "-x" | "--target" if !positional_only => {
+                let text = value(text)?;
+                let pid = text
+                    .parse()
+                    .ok()
+                    .filter(|&pid| pid > 0)
+                    .ok_or_else(|| format!("-x `{text}` is not a process id"))?;
+                set_once(&mut options.target_pid, pid, "--target")?
+            }
             "--trust" if !positional_only => options.trust.push(PathBuf::from(value("--trust")?)),
             "--policy" if !positional_only => set_once(
                 &mut options.policy,
@@ -146,7 +172,19 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
             }
         }
     }
+    if reap {
+        return match bundle {
+            None if args.len() == 1 => Ok(Parsed::Reap),
+            _ => Err("--reap takes no other argument".to_string()),
+        };
+    }
     options.bundle = bundle.ok_or("no bundle given")?;
+    if options.command.is_some() && options.target_pid.is_some() {
+        return Err("-c and -x both set target(): give one".to_string());
+    }
+    if options.dry_run && options.command.is_some() {
+        return Err("-c is not for --dry-run, which runs nothing".to_string());
+    }
     if !options.dry_run {
         // A real run loads into the running kernel: no pretending.
         if let Some(option) = options.host_override_used() {
@@ -230,6 +268,11 @@ mod tests {
             (&["--timeout", "soon", "b"][..], "duration"),
             (&["--timeout", "0s", "b"][..], "zero"),
             (&["-o", "x", "--output", "y", "b"][..], "twice"),
+            (&["-c", "true", "-x", "7", "b"][..], "give one"),
+            (&["--dry-run", "-c", "true", "b"][..], "not for --dry-run"),
+            (&["-x", "0", "b"][..], "not a process id"),
+            (&["-x", "me", "b"][..], "not a process id"),
+            (&["--reap", "b"][..], "no other argument"),
         ] {
             let err = parse_strs(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
@@ -249,6 +292,20 @@ mod tests {
         for (text, seconds) in [("30", 30), ("30s", 30), ("10m", 600), ("2h", 7200)] {
             assert_eq!(parse_duration(text), Ok(Duration::from_secs(seconds)));
         }
+    }
+
+    #[test]
+    fn parses_target_command_quiet_and_reap() {
+        let Parsed::Run(o) = parse_strs(&["-q", "-c", "make test", "b.stpb"]).unwrap() else {
+            panic!("expected a run");
+        };
+        assert!(o.quiet);
+        assert_eq!(o.command.as_deref(), Some("make test"));
+        let Parsed::Run(o) = parse_strs(&["-x", "42", "b.stpb"]).unwrap() else {
+            panic!("expected a run");
+        };
+        assert_eq!(o.target_pid, Some(42));
+        assert_eq!(parse_strs(&["--reap"]), Ok(Parsed::Reap));
     }
 
     #[test]

@@ -9,15 +9,29 @@
 //! unless the real user is root.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cli;
+mod command;
 mod exit;
 mod host;
 mod params;
+mod preflight;
+mod privilege;
+mod records;
 mod run;
 mod session;
 mod wire;
 
 fn main() -> std::process::ExitCode {
+    // First: the self-check, the new environment and the drop to the
+    // caller's ids (when setuid), before anything reads either.
+    let privilege = match privilege::Privilege::establish() {
+        Ok(privilege) => privilege,
+        Err(message) => {
+            eprintln!("stap-verify-run: {message}");
+            return exit::Status::Config.into();
+        }
+    };
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let code = match cli::parse(&args) {
         Ok(cli::Parsed::Help) => {
@@ -28,7 +42,8 @@ fn main() -> std::process::ExitCode {
             println!("stap-verify-run {}", env!("CARGO_PKG_VERSION"));
             exit::Status::Allowed
         }
-        Ok(cli::Parsed::Run(options)) => run::run(&options),
+        Ok(cli::Parsed::Run(options)) => run::run(&options, &privilege),
+        Ok(cli::Parsed::Reap) => run::reap(&privilege),
         Err(message) => {
             eprintln!("stap-verify-run: {message}\n\n{}", cli::USAGE);
             exit::Status::Usage

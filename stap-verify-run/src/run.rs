@@ -3,21 +3,28 @@
 //! either report the decision (`--dry-run`) or run the session.
 
 use std::io::Read as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use stap_bundle::archive::{read_bundle, Limits};
 use stap_bundle::verify::{verify, TrustStore, VerifiedBundle, VerifyError};
 use stap_policy::{decide, Allowed, Decision, DenialKind, Policy, Request};
 
+use crate::audit;
 use crate::cli::Options;
 use crate::exit::Status;
+use crate::preflight::{self, HostState};
+use crate::privilege::{Privilege, RunsAs};
+use crate::records::{self, Reaped};
 
 const TRUST_DIR: &str = "/etc/stap-pack/trusted.d";
 const POLICY_FILE: &str = "/etc/stap-pack/policy.toml";
 
-pub fn run(options: &Options) -> Status {
-    let approved = match check(options) {
+pub fn run(options: &Options, privilege: &Privilege) -> Status {
+    if !options.dry_run {
+        report_reaped(&records::reap(privilege, privilege.uid));
+    }
+    let approved = match check(options, privilege) {
         Ok(approved) => approved,
         Err((status, message)) => {
             if !message.is_empty() {
@@ -30,8 +37,44 @@ pub fn run(options: &Options) -> Status {
         report_dry_run(&approved);
         Status::Allowed
     } else {
-        crate::session::run(&approved, options)
+        crate::session::run(&approved, options, privilege)
     }
+}
+
+/// `--reap`: unloads what killed runs left behind; fails if one could not be.
+pub fn reap(privilege: &Privilege) -> Status {
+    let reaped = records::reap(privilege, privilege.uid);
+    if reaped.is_empty() {
+        eprintln!("stap-verify-run: nothing to reap");
+    }
+    report_reaped(&reaped)
+}
+
+fn report_reaped(reaped: &[Reaped]) -> Status {
+    let mut status = Status::Allowed;
+    for outcome in reaped {
+        match outcome {
+            Reaped::Unloaded(r) => eprintln!(
+                "stap-verify-run: unloaded module {}, left loaded by a killed run of {}",
+                r.module,
+                r.who()
+            ),
+            Reaped::Stale(r) => eprintln!(
+                "stap-verify-run: removed the record of module {} (no longer loaded) of {}",
+                r.module,
+                r.who()
+            ),
+            Reaped::Failed(r, e) => {
+                eprintln!(
+                    "stap-verify-run: cannot unload module {}, left by {}: {e}",
+                    r.module,
+                    r.who()
+                );
+                status = Status::RunFailed;
+            }
+        }
+    }
+    status
 }
 
 /// A failure's status and message; an empty message was printed already.
@@ -45,9 +88,11 @@ pub struct Approved {
     pub module_params: std::ffi::CString,
     /// Who runs what, for the dry-run report.
     subject: String,
+    /// target(): the `-x` process (a `-c` command's pid is added at load).
+    pub target_pid: Option<u32>,
 }
 
-fn check(options: &Options) -> Result<Approved, Failure> {
+fn check(options: &Options, privilege: &Privilege) -> Result<Approved, Failure> {
     let invoker = crate::host::invoker().map_err(|e| (Status::Config, e))?;
     if invoker.uid != 0 {
         if let Some(option) = options.root_only_used() {
@@ -85,14 +130,22 @@ fn check(options: &Options) -> Result<Approved, Failure> {
         )
     })?;
 
-    let policy = load_policy(options)?;
-    let trust = load_trust(options, policy.as_ref())?;
+    let policy = load_policy(options, privilege)?;
+    let trust = load_trust(options, policy.as_ref(), privilege)?;
+    // Nothing of an unverified bundle is worth repeating: name its path.
+    let claimed = format!(
+        "bundle file {} for user {} (uid {})",
+        options.bundle.display(),
+        invoker.user,
+        invoker.uid
+    );
     let verified = verify(unverified, &trust).map_err(|e| {
         let status = match e {
             VerifyError::Manifest(_) => Status::UnreadableBundle,
             _ => Status::Signature,
         };
-        (status, format!("{}: {e}", options.bundle.display()))
+        audit::denied(&claimed, &[e.to_string()]);
+        (status, String::new())
     })?;
 
     let now = std::time::SystemTime::now()
@@ -123,29 +176,35 @@ fn check(options: &Options) -> Result<Approved, Failure> {
     );
     match decision {
         Decision::Allow(allowed) => {
+            let deny = |message: String, status: Status| {
+                audit::denied(&subject, &[message]);
+                (status, String::new())
+            };
             let module_params = crate::params::module_params(&m.parameters, &options.params)
-                .map_err(|message| {
-                    eprintln!("DENIED: {subject}\n  - {message}");
-                    (Status::PolicyDenied, String::new())
-                })?;
+                .map_err(|message| deny(message, Status::PolicyDenied))?;
+            if let Some(pid) = options.target_pid {
+                check_target(pid, invoker.uid).map_err(|m| deny(m, Status::PolicyDenied))?;
+            }
+            let kernel = &m.kernels[allowed.kernel];
+            let state = HostState::read(&host.release);
+            preflight::check(verified.module(kernel), kernel, &state)
+                .map_err(|(status, message)| deny(message, status))?;
+            let why = match &allowed.rule {
+                Some(rule) => format!("policy rule {rule}"),
+                None => "the real user is root".to_string(),
+            };
+            audit::allowed(&subject, &why, options.quiet || options.dry_run);
             Ok(Approved {
                 verified,
                 allowed,
                 module_params,
                 subject,
+                target_pid: options.target_pid,
             })
         }
         Decision::Deny(reasons) => {
-            eprintln!("DENIED: {subject}");
-            for reason in &reasons {
-                // A reason may span lines (kernel near misses): indent them under its bullet.
-                let text = reason.to_string();
-                let mut lines = text.lines();
-                eprintln!("  - {}", lines.next().unwrap_or_default());
-                for line in lines {
-                    eprintln!("    {line}");
-                }
-            }
+            let texts: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+            audit::denied(&subject, &texts);
             // The most fundamental refusal decides the status.
             let kinds: Vec<DenialKind> = reasons.iter().map(|r| r.kind()).collect();
             let status = if kinds.contains(&DenialKind::Signature) {
@@ -206,12 +265,66 @@ fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn load_policy(options: &Options) -> Result<Option<Policy>, Failure> {
+/// `-x PID`: the caller's own process (root: any).
+fn check_target(pid: u32, uid: u32) -> Result<(), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|_| format!("-x {pid}: no such process"))?;
+    let owner: Option<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next()?.parse().ok());
+    match owner {
+        Some(owner) if uid == 0 || owner == uid => Ok(()),
+        Some(owner) => Err(format!(
+            "-x {pid}: the process belongs to uid {owner}; only your own processes can be targets"
+        )),
+        None => Err(format!("-x {pid}: cannot read the process's owner")),
+    }
+}
+
+/// When setuid, configuration must be root's alone: a file or directory
+/// another user could change would let that user decide what runs.
+fn check_root_owned(path: &Path, privilege: &Privilege) -> Result<(), Failure> {
+    if privilege.runs_as != RunsAs::Setuid {
+        return Ok(());
+    }
+    let mut checked = Some(path);
+    while let Some(current) = checked {
+        let meta = match std::fs::symlink_metadata(current) {
+            Ok(meta) => meta,
+            Err(_) if current != path => break,
+            Err(e) => return Err((Status::Config, format!("{}: {e}", current.display()))),
+        };
+        // A sticky directory (like `/tmp`) lets nobody but an entry's owner
+        // rename or remove it, so root's entries in it stay root's.
+        let sticky_dir = current != path && meta.is_dir() && meta.mode() & 0o1000 != 0;
+        if meta.uid() != 0 || (meta.mode() & 0o022 != 0 && !sticky_dir) {
+            return Err((
+                Status::Config,
+                format!(
+                    "{} is owned by uid {} with mode {:o}: configuration used by the setuid \
+                     runner must be owned by root and writable by root alone",
+                    current.display(),
+                    meta.uid(),
+                    meta.mode() & 0o7777
+                ),
+            ));
+        }
+        checked = current.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    Ok(())
+}
+
+fn load_policy(options: &Options, privilege: &Privilege) -> Result<Option<Policy>, Failure> {
     let path = options
         .policy
         .clone()
         .unwrap_or_else(|| PathBuf::from(POLICY_FILE));
-    match Policy::load(&path) {
+    if path.exists() {
+        check_root_owned(&path, privilege)?;
+    }
+    // Root may keep the policy unreadable to others.
+    match privilege.as_root(|| Policy::load(&path)) {
         Ok(p) => Ok(Some(p)),
         // No default policy file: only root may run anything. An explicit
         // --policy that is missing is an error.
@@ -220,7 +333,11 @@ fn load_policy(options: &Options) -> Result<Option<Policy>, Failure> {
     }
 }
 
-fn load_trust(options: &Options, policy: Option<&Policy>) -> Result<TrustStore, Failure> {
+fn load_trust(
+    options: &Options,
+    policy: Option<&Policy>,
+    privilege: &Privilege,
+) -> Result<TrustStore, Failure> {
     let mut paths: Vec<PathBuf> = if options.trust.is_empty() {
         let mut defaults = vec![PathBuf::from(TRUST_DIR)];
         defaults.extend(
@@ -236,8 +353,20 @@ fn load_trust(options: &Options, policy: Option<&Policy>) -> Result<TrustStore, 
     paths.dedup();
     let mut trust = TrustStore::new();
     for path in &paths {
-        trust
-            .add_path(path)
+        check_root_owned(path, privilege)?;
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| {
+                (
+                    Status::Config,
+                    format!("trust store {}: {e}", path.display()),
+                )
+            })?;
+            for entry in entries.flatten() {
+                check_root_owned(&entry.path(), privilege)?;
+            }
+        }
+        privilege
+            .as_root(|| trust.add_path(path))
             .map_err(|e| (Status::Config, format!("trust store: {e}")))?;
     }
     if trust.is_empty() {

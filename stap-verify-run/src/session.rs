@@ -21,7 +21,10 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::cli::Options;
+use crate::command::HeldCommand;
 use crate::exit::Status;
+use crate::privilege::Privilege;
+use crate::records::{self, RunRecord};
 use crate::run::Approved;
 use crate::wire::{self, EndReason, Message, Stopped};
 
@@ -30,8 +33,8 @@ const STOP_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGH
 /// How long to keep retrying an unload the kernel reports as busy.
 const UNLOAD_PATIENCE: Duration = Duration::from_secs(5);
 
-pub fn run(approved: &Approved, options: &Options) -> Status {
-    match run_session(approved, options) {
+pub fn run(approved: &Approved, options: &Options, privilege: &Privilege) -> Status {
+    match run_session(approved, options, privilege) {
         Ok(status) => status,
         Err(message) => {
             eprintln!("stap-verify-run: {message}");
@@ -40,33 +43,95 @@ pub fn run(approved: &Approved, options: &Options) -> Status {
     }
 }
 
-fn run_session(approved: &Approved, options: &Options) -> Result<Status, String> {
+fn run_session(
+    approved: &Approved,
+    options: &Options,
+    privilege: &Privilege,
+) -> Result<Status, String> {
     let manifest = &approved.verified.manifest;
     let kernel = &manifest.kernels[approved.allowed.kernel];
     let name = kernel.module_name.as_str();
-    if Path::new("/sys/module").join(name).exists() {
-        return Err(format!(
-            "module {name} is already loaded: another run of this bundle is active, or an \
-             earlier run left it behind (if no run is active, unload it with `rmmod {name}`)"
-        ));
-    }
     let limit = time_limit(options.timeout, approved.allowed.max_duration);
     let mut output: Box<dyn Write> = match &options.output {
-        Some(path) => {
-            Box::new(BufWriter::new(open_as_real_user(path).map_err(|e| {
-                format!("cannot open output file {}: {e}", path.display())
-            })?))
-        }
+        // Opened with the caller's ids (the runner holds no others here).
+        Some(path) => Box::new(BufWriter::new(
+            privilege
+                .with_caller_umask(|| open_output(path))
+                .map_err(|e| format!("cannot open output file {}: {e}", path.display()))?,
+        )),
         None => Box::new(std::io::stdout().lock()),
     };
-    // Blocked before loading: an interrupt from here on waits in the signalfd.
-    let signals = stop_signals()?;
+    let mut command = match &options.command {
+        Some(command) => Some(HeldCommand::spawn(command, privilege)?),
+        None => None,
+    };
+    let target = command
+        .as_ref()
+        .map(|c| c.pid().as_raw() as u32)
+        .or(approved.target_pid);
+    let result = load_and_relay(
+        approved,
+        privilege,
+        name,
+        output.as_mut(),
+        limit,
+        &mut command,
+        target,
+    );
+    if let Some(command) = &mut command {
+        if result.is_err() {
+            command.kill();
+        }
+    }
+    result
+}
 
+fn load_and_relay(
+    approved: &Approved,
+    privilege: &Privilege,
+    name: &str,
+    output: &mut dyn Write,
+    limit: Option<(Duration, &'static str)>,
+    command: &mut Option<HeldCommand>,
+    target: Option<u32>,
+) -> Result<Status, String> {
+    let kernel = &approved.verified.manifest.kernels[approved.allowed.kernel];
+    // Blocked before loading: an interrupt from here on waits in the signalfd.
+    let signals = stop_signals(command.is_some())?;
+    let mut params = approved.module_params.as_bytes().to_vec();
+    if let Some(pid) = target {
+        if !params.is_empty() {
+            params.push(b' ');
+        }
+        params.extend_from_slice(format!("_stp_target={pid}").as_bytes());
+    }
+    let params = CString::new(params).map_err(|_| "a parameter holds a NUL".to_string())?;
     let c_name = CString::new(name).map_err(|_| format!("module name {name:?} holds a NUL"))?;
-    init_module(approved.verified.module(kernel), &approved.module_params)
-        .map_err(|errno| explain_load_failure(name, errno))?;
-    let relayed = relay(name, &signals, output.as_mut(), limit);
-    let unloaded = unload(&c_name);
+    let record = RunRecord {
+        module: name.to_string(),
+        uid: privilege.uid.as_raw(),
+        user: nix::unistd::User::from_uid(privilege.uid)
+            .ok()
+            .flatten()
+            .map_or_else(|| privilege.uid.to_string(), |u| u.name),
+        pid: std::process::id(),
+        start_time: records::own_start_time()?,
+        bundle: format!(
+            "{} {}",
+            approved.verified.manifest.name, approved.verified.manifest.version
+        ),
+    };
+    records::write(privilege, &record)?;
+    if let Err(errno) = privilege.as_root(|| init_module(approved.verified.module(kernel), &params))
+    {
+        records::remove(privilege, name);
+        return Err(explain_load_failure(name, errno));
+    }
+    let relayed = relay(name, privilege, &signals, output, limit, command);
+    let unloaded = privilege.as_root(|| unload(&c_name));
+    if unloaded.is_ok() {
+        records::remove(privilege, name);
+    }
     let outcome = relayed?;
     unloaded?;
 
@@ -106,38 +171,26 @@ fn time_limit(
     }
 }
 
-/// Opens (creates, truncates) the output file with the real user's ids, as
-/// the user could without the runner: the runner may be setuid root.
-fn open_as_real_user(path: &Path) -> std::io::Result<File> {
-    use nix::unistd::{getegid, geteuid, getgid, getuid, setegid, seteuid};
-    let open = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o666)
-            .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
-            .open(path)
-    };
-    let (euid, egid) = (geteuid(), getegid());
-    if euid == getuid() && egid == getgid() {
-        return open();
-    }
-    setegid(getgid())?;
-    let file = seteuid(getuid())
-        .map_err(std::io::Error::from)
-        .and_then(|()| open());
-    // Back to the original ids whatever happened: without them the run
-    // cannot go on, and the error says why.
-    seteuid(euid)?;
-    setegid(egid)?;
-    file
+/// Opens (creates, truncates) the output file. The runner holds only the
+/// caller's ids when this runs, so it can open what the caller could.
+fn open_output(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o666)
+        .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+        .open(path)
 }
 
-fn stop_signals() -> Result<SignalFd, String> {
+/// The stop signals, and SIGCHLD when a `-c` command's exit must end the run.
+fn stop_signals(with_child: bool) -> Result<SignalFd, String> {
     let mut mask = SigSet::empty();
     for signal in STOP_SIGNALS {
         mask.add(signal);
+    }
+    if with_child {
+        mask.add(Signal::SIGCHLD);
     }
     mask.thread_block()
         .and_then(|()| SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC))
@@ -199,16 +252,23 @@ struct Relay<'a> {
 
 fn relay(
     name: &str,
+    privilege: &Privilege,
     signals: &SignalFd,
     output: &mut dyn Write,
     limit: Option<(Duration, &'static str)>,
+    command: &mut Option<HeldCommand>,
 ) -> Result<Outcome, String> {
     let path = PathBuf::from(format!("/proc/stap_pack_{name}/ctl"));
-    let ctl = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags((nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_NOFOLLOW).bits())
-        .open(&path)
+    let ctl = privilege
+        .as_root(|| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(
+                    (nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_NOFOLLOW).bits(),
+                )
+                .open(&path)
+        })
         .map_err(|e| {
             format!(
                 "cannot open the module's control file {}: {e}",
@@ -227,6 +287,9 @@ fn relay(
         .ctl
         .write_all(b"start\n")
         .map_err(|e| format!("the module refused to start: {e}"))?;
+    if let Some(command) = command.as_mut() {
+        command.release()?;
+    }
     let deadline = limit.map(|(d, _)| Instant::now() + d);
     let mut interrupts = 0;
     let mut buffer = vec![0u8; wire::READ_BUFFER_BYTES];
@@ -263,6 +326,12 @@ fn relay(
                 .read_signal()
                 .map_err(|e| format!("cannot read signals: {e}"))?
             {
+                if info.ssi_signo == Signal::SIGCHLD as u32 {
+                    if command.as_mut().is_some_and(HeldCommand::ended) {
+                        relay.send_stop()?;
+                    }
+                    continue;
+                }
                 interrupts += 1;
                 let signal = Signal::try_from(info.ssi_signo as i32)
                     .map_or_else(|_| info.ssi_signo.to_string(), |s| s.to_string());

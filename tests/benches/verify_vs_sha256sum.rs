@@ -89,6 +89,7 @@ fn matrix_bundle(module: &[u8], kernel: &str, key: &SigningKey) -> Vec<u8> {
             module_name: "stap_pack_minimal".into(),
             module_path: path.clone(),
             module_sha256: sha256_hex(&bytes),
+            symbol_crcs: Default::default(),
         });
         payload.insert(path, bytes);
     }

@@ -74,6 +74,12 @@ fn build_writes_a_signed_bundle_whose_manifest_describes_the_modules() {
         entry["version"].as_str().unwrap().starts_with("#1 SMP"),
         "uname -v recorded from the headers: {entry}"
     );
+    // The kernel's CRCs of what the module imports, from Module.symvers.
+    let crcs = entry["symbol_crcs"].as_object().expect("symbol_crcs");
+    assert!(
+        crcs.contains_key("module_layout") || crcs.contains_key("__fentry__"),
+        "{entry}"
+    );
     assert_eq!(manifest["scripts"][0]["path"], "scripts/limits.stp");
 
     let bundle = stap_bundle::archive::read_bundle(

@@ -340,3 +340,77 @@ fn options_that_change_trust_are_reserved_to_root() {
         );
     }
 }
+
+/// Writes `crc.stpb` (unsigned): the real module, with the kernel's CRC
+/// table as `Module.symvers` has it, or with the first imported symbol's
+/// CRC changed. Returns that symbol.
+fn bundle_with_crcs(h: &Host, change_first: bool) -> String {
+    use stap_bundle::assemble::{assemble, BundleSpec, ModuleInput, ScriptInput};
+    let module = minimal_module(&h.kernel).unwrap();
+    let bytes = std::fs::read(&module).unwrap();
+    let build_dir = stap_kbuild::find_build_dir(&h.kernel).unwrap();
+    let mut kernel_crcs = stap_kbuild::read_module_symvers(&build_dir).unwrap();
+    let first = stap_bundle::modinfo::read_versions(&bytes).unwrap()[0]
+        .name
+        .clone();
+    if change_first {
+        *kernel_crcs.get_mut(&first).unwrap() ^= 1;
+    }
+    let contents = assemble(BundleSpec {
+        name: "crc-check".into(),
+        version: semver::Version::new(1, 0, 0),
+        privilege: stap_bundle::manifest::Privilege::Stapusr,
+        not_after: None,
+        parameters: Vec::new(),
+        scripts: vec![ScriptInput {
+            file_name: "s.stp".into(),
+            bytes: b"probe begin { exit() }\n".to_vec(),
+        }],
+        modules: vec![ModuleInput {
+            release: h.kernel.clone(),
+            version: None,
+            origin: module.display().to_string(),
+            bytes,
+            kernel_crcs,
+        }],
+        created: 0,
+        tool_version: "test".into(),
+        build_type: "test",
+    })
+    .unwrap();
+    let archive = stap_bundle::archive::write_bundle(&contents, 0).unwrap();
+    std::fs::write(h.path().join("crc.stpb"), archive).unwrap();
+    first
+}
+
+#[test]
+fn a_module_against_other_symbol_crcs_is_refused_naming_the_symbol() {
+    if !is_root() {
+        return;
+    }
+    let Some(h) = Host::new(&[]) else { return };
+    let sign = |out: &str| {
+        run(
+            &bin("stap-pack"),
+            &["sign", "crc.stpb", "--key", "k.key", "-o", out],
+            h.path(),
+        )
+        .expect_code(0);
+    };
+    bundle_with_crcs(&h, false);
+    sign("crc-ok.stpb");
+    h.dry_run(&["--trust", "k.pub", "crc-ok.stpb"])
+        .expect_code(ALLOWED);
+
+    let symbol = bundle_with_crcs(&h, true);
+    sign("crc-bad.stpb");
+    let out = h
+        .dry_run(&["--trust", "k.pub", "crc-bad.stpb"])
+        .expect_code(NO_KERNEL);
+    assert!(
+        out.stderr
+            .contains(&format!("expects symbol {symbol} with CRC")),
+        "{}",
+        out.stderr
+    );
+}

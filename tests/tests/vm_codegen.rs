@@ -172,7 +172,7 @@ fn golden_scripts(release: &str) {
             .step(
                 step,
                 &format!(
-                    "stap-verify-run --timeout 20s --trust /etc/k.pub {args} >/tmp/{file}.out 2>/tmp/{file}.err; echo $?"
+                    "stap-verify-run -q --timeout 20s --trust /etc/k.pub {args} >/tmp/{file}.out 2>/tmp/{file}.err; echo $?"
                 ),
             )
             .step(&format!("{step} stdout"), &format!("cat /tmp/{file}.out"))

@@ -13,7 +13,7 @@ use stap_pack_tests::vm::{boot, Guest, VmRun, VmSpec};
 use stap_pack_tests::{bin, run, workspace_root};
 
 const MODULE: &str = "transport_demo";
-const RUN: &str = "stap-verify-run --trust /etc/k.pub /b.stpb";
+const RUN: &str = "stap-verify-run -q --trust /etc/k.pub /b.stpb";
 const SCRIPT_ERROR: i32 = 8;
 const RUN_FAILED: i32 = 7;
 const FORCED: i32 = 9;

@@ -54,6 +54,7 @@ pub fn module_input(release: &str, built_for: &str) -> ModuleInput {
         version: Some("#1 SMP PREEMPT_DYNAMIC Debian".to_string()),
         origin: format!("build/{built_for}/stap_hello.ko"),
         bytes: module_elf("stap_hello", &vermagic_for(built_for)),
+        kernel_crcs: Default::default(),
     }
 }
 
