@@ -4,7 +4,7 @@
 //! versions against the kernel it must run on, signature enforcement, a
 //! module of the same name already loaded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use stap_bundle::manifest::KernelEntry;
 use stap_bundle::modinfo::{read_modinfo, read_versions};
@@ -17,6 +17,9 @@ const SIG_ENFORCE: &str = "/sys/module/module/parameters/sig_enforce";
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
 /// What ends a module with an appended signature.
 const SIGNATURE_MARKER: &[u8] = b"~Module signature appended~\n";
+/// Bounds the search for a reference module (a host with only compressed
+/// modules has thousands of files to pass over).
+const MAX_DIRS_SEARCHED: usize = 64;
 
 pub type Refusal = (Status, String);
 
@@ -27,6 +30,9 @@ pub struct HostState {
     pub sig_enforce: bool,
     /// The active lockdown mode when it is not `none`.
     pub lockdown: Option<String>,
+    /// The running kernel's vermagic, from one of its own modules, and
+    /// that module's path (None when the host has no uncompressed one).
+    pub vermagic: Option<(String, PathBuf)>,
 }
 
 impl HostState {
@@ -37,8 +43,36 @@ impl HostState {
             modules_disabled: read(MODULES_DISABLED).trim() == "1",
             sig_enforce: read(SIG_ENFORCE).trim() == "Y",
             lockdown: active_lockdown(&read(LOCKDOWN)),
+            vermagic: kernel_vermagic(release),
         }
     }
+}
+
+/// The kernel keeps its own vermagic to itself; every module shipped with
+/// it carries the same string, so the first uncompressed one found under
+/// `/lib/modules/<release>/kernel` tells it.
+fn kernel_vermagic(release: &str) -> Option<(String, PathBuf)> {
+    let mut pending = vec![Path::new("/lib/modules").join(release).join("kernel")];
+    let mut visited = 0;
+    while let Some(dir) = pending.pop() {
+        visited += 1;
+        if visited > MAX_DIRS_SEARCHED {
+            return None;
+        }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .ok()?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .collect();
+        entries.sort();
+        for path in &entries {
+            if path.extension().is_some_and(|e| e == "ko") {
+                let bytes = std::fs::read(path).ok()?;
+                return Some((read_modinfo(&bytes).ok()?.vermagic, path.clone()));
+            }
+        }
+        pending.extend(entries.into_iter().filter(|p| p.is_dir()).rev());
+    }
+    None
 }
 
 /// `none [integrity] confidentiality` → `integrity`.
@@ -60,7 +94,7 @@ pub fn check(module: &[u8], kernel: &KernelEntry, host: &HostState) -> Result<()
             ),
         ));
     }
-    check_kernel_match(module, kernel, &host.release)?;
+    check_kernel_match(module, kernel, host)?;
     if !module.ends_with(SIGNATURE_MARKER) {
         let enforcer = if host.sig_enforce {
             Some("module.sig_enforce is set".to_string())
@@ -106,7 +140,12 @@ pub fn check(module: &[u8], kernel: &KernelEntry, host: &HostState) -> Result<()
 }
 
 /// The module really is the one the manifest describes for this kernel.
-fn check_kernel_match(module: &[u8], kernel: &KernelEntry, release: &str) -> Result<(), Refusal> {
+fn check_kernel_match(
+    module: &[u8],
+    kernel: &KernelEntry,
+    host: &HostState,
+) -> Result<(), Refusal> {
+    let release = host.release.as_str();
     let refuse = |message: String| Err((Status::NoMatchingKernel, message));
     let name = &kernel.module_name;
     let info = match read_modinfo(module) {
@@ -125,6 +164,16 @@ fn check_kernel_match(module: &[u8], kernel: &KernelEntry, release: &str) -> Res
             info.vermagic_release(),
             info.vermagic
         ));
+    }
+    if let Some((running, reference)) = &host.vermagic {
+        if info.vermagic != *running {
+            return refuse(format!(
+                "module {name} has vermagic `{}`, but this kernel's modules (e.g. {}) have `{running}`: \
+                 the kernel would refuse it",
+                info.vermagic,
+                reference.display()
+            ));
+        }
     }
     if !kernel.symbol_crcs.is_empty() {
         let versions = match read_versions(module) {

@@ -414,3 +414,71 @@ fn a_module_against_other_symbol_crcs_is_refused_naming_the_symbol() {
         out.stderr
     );
 }
+
+#[test]
+fn a_module_whose_vermagic_differs_from_the_kernels_modules_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let Some(h) = Host::new(&[]) else { return };
+    let reference = Path::new("/lib/modules").join(&h.kernel).join("kernel");
+    if !reference.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the image of {} is not installed",
+            h.kernel
+        );
+        return;
+    }
+    // Same release, other build flags: what the kernel refuses as
+    // "version magic" at load.
+    let mut module = std::fs::read(minimal_module(&h.kernel).unwrap()).unwrap();
+    let flag = b" preempt ";
+    let at = module
+        .windows(flag.len())
+        .position(|w| w == flag)
+        .expect("vermagic names preempt");
+    module[at + 1..at + flag.len() - 1].copy_from_slice(b"preemp2");
+    std::fs::write(h.path().join("odd.ko"), &module).unwrap();
+    let sp = bin("stap-pack");
+    let module_arg = format!("{}=odd.ko", h.kernel);
+    run(
+        &sp,
+        &[
+            "assemble",
+            "--name",
+            "odd",
+            "--version",
+            "1.0.0",
+            "--script",
+            "s.stp",
+            "--module",
+            &module_arg,
+            "-o",
+            "odd-unsigned.stpb",
+        ],
+        h.path(),
+    )
+    .expect_code(0);
+    run(
+        &sp,
+        &[
+            "sign",
+            "odd-unsigned.stpb",
+            "--key",
+            "k.key",
+            "-o",
+            "odd.stpb",
+        ],
+        h.path(),
+    )
+    .expect_code(0);
+    let out = h
+        .dry_run(&["--trust", "k.pub", "odd.stpb"])
+        .expect_code(NO_KERNEL);
+    assert!(
+        out.stderr.contains("preemp2") && out.stderr.contains("this kernel's modules"),
+        "{}",
+        out.stderr
+    );
+}
