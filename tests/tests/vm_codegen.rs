@@ -114,23 +114,6 @@ fn bundle(dir: &Path, release: &str, build_dir: &Path, name: &str) {
     .expect_code(0);
 }
 
-struct Outcome<'a> {
-    status: i32,
-    stdout: &'a str,
-    stderr: &'a str,
-}
-
-fn outcome<'a>(vm: &'a VmRun, step: &str) -> Outcome<'a> {
-    let status = vm.step(step).expect_status(0).output.trim();
-    Outcome {
-        status: status
-            .parse()
-            .unwrap_or_else(|_| panic!("{step}: {status:?}")),
-        stdout: &vm.step(&format!("{step} stdout")).output,
-        stderr: &vm.step(&format!("{step} stderr")).output,
-    }
-}
-
 fn golden_scripts(release: &str) {
     let Some(mut spec) = VmSpec::for_release(release) else {
         return;
@@ -167,16 +150,10 @@ fn golden_scripts(release: &str) {
         guest.file(&format!("/{name}.stpb"), bytes, 0o644);
     }
     for (step, args) in &steps {
-        let file = step.replace(' ', "-");
-        guest
-            .step(
-                step,
-                &format!(
-                    "stap-verify-run -q --timeout 20s --trust /etc/k.pub {args} >/tmp/{file}.out 2>/tmp/{file}.err; echo $?"
-                ),
-            )
-            .step(&format!("{step} stdout"), &format!("cat /tmp/{file}.out"))
-            .step(&format!("{step} stderr"), &format!("cat /tmp/{file}.err"));
+        guest.command(
+            step,
+            &format!("stap-verify-run -q --timeout 20s --trust /etc/k.pub {args}"),
+        );
     }
     guest.step("kernel log", "dmesg");
     let vm = boot(&spec, &guest).unwrap();
@@ -198,7 +175,7 @@ fn golden_scripts(release: &str) {
 }
 
 fn check(vm: &VmRun) {
-    let basics = outcome(vm, "basics");
+    let basics = vm.command("basics");
     assert_eq!((basics.status, basics.stderr), (0, ""));
     assert_eq!(
         basics.stdout,
@@ -212,7 +189,7 @@ fn check(vm: &VmRun) {
          1 big 1\n"
     );
 
-    let arrays = outcome(vm, "arrays");
+    let arrays = vm.command("arrays");
     assert_eq!((arrays.status, arrays.stderr), (0, ""));
     assert_eq!(
         arrays.stdout,
@@ -227,7 +204,7 @@ fn check(vm: &VmRun) {
 
     // A caught error goes on; the uncaught one ends the session, and the
     // error probe runs instead of the end probe.
-    let errors = outcome(vm, "errors");
+    let errors = vm.command("errors");
     assert_eq!(errors.status, SCRIPT_ERROR, "{}", errors.stderr);
     assert_eq!(
         errors.stdout,
@@ -237,7 +214,7 @@ fn check(vm: &VmRun) {
     assert_eq!(errors.stderr, "ERROR: division by 0 near errors.stp:23:6\n");
 
     // MAXNESTING can be caught; MAXACTION cannot.
-    let limits = outcome(vm, "limits");
+    let limits = vm.command("limits");
     assert_eq!(limits.status, SCRIPT_ERROR, "{}", limits.stderr);
     assert_eq!(
         limits.stdout,
@@ -255,7 +232,7 @@ fn check(vm: &VmRun) {
         ("timers", "timer", 5),
         ("timers with parameters", "param", 2),
     ] {
-        let timers = outcome(vm, step);
+        let timers = vm.command(step);
         assert_eq!((timers.status, timers.stderr), (0, ""), "{step}");
         let lines: Vec<&str> = timers.stdout.lines().collect();
         assert_eq!(
@@ -280,7 +257,7 @@ fn check(vm: &VmRun) {
         );
     }
 
-    let stats = outcome(vm, "stats");
+    let stats = vm.command("stats");
     assert_eq!((stats.status, stats.stderr), (0, ""));
     assert_eq!(
         stats.stdout,
@@ -288,7 +265,7 @@ fn check(vm: &VmRun) {
     );
 
     // -D MAXSTRINGLEN=16 MAXMAPENTRIES=4 MAXACTION=50.
-    let settings = outcome(vm, "settings");
+    let settings = vm.command("settings");
     assert_eq!(settings.status, SCRIPT_ERROR, "{}", settings.stderr);
     assert_eq!(
         settings.stdout,

@@ -12,6 +12,9 @@ use stap_pack_tests::{bin, run};
 const RELEASE: &str = "6.1.0-56-cloud-amd64";
 const OTHER_RELEASE: &str = "6.12.117+deb12-cloud-amd64";
 const RUNNER: &str = "/usr/bin/stap-verify-run";
+/// Lists the loaded modules of these tests.
+const LOADED: &str = "ls /sys/module | grep '^sec_' || echo 'no module'";
+const NONE_LOADED: &str = "no module\n";
 
 /// Prints who it runs for; ends at once unless `stay` (then the -c command's
 /// exit, or a signal, ends it).
@@ -197,17 +200,14 @@ fn setuid_runner_for_stapusr_members() {
                  stat -c '%A %U %G' {RUNNER}"
             ),
         );
+    // The command as the user, then which of our modules are loaded.
     let as_user = |guest: &mut Guest, name: &str, user: &str, command: &str| {
-        let file = name.replace(' ', "-");
-        guest.step(
-            name,
-            &format!(
-                "su -s /bin/sh {user} -c {} >/tmp/{file}.out 2>/tmp/{file}.err; echo \"status $?\"\n\
-                 cat /tmp/{file}.out; echo ---; cat /tmp/{file}.err; echo ---\n\
-                 ls /sys/module | grep '^sec_' || echo 'no module'",
-                shell_quote(command)
-            ),
-        );
+        guest
+            .command(
+                name,
+                &format!("su -s /bin/sh {user} -c {}", shell_quote(command)),
+            )
+            .step(&format!("{name} modules"), LOADED);
     };
     as_user(
         &mut guest,
@@ -335,7 +335,7 @@ fn setuid_runner_for_stapusr_members() {
          kill -KILL $(pidof stap-verify-run); sleep 0.5\n\
          ls /sys/module | grep '^sec_'; grep -c stp_timer_fire /proc/timer_list\n\
          su -s /bin/sh alice -c 'stap-verify-run --reap' 2>&1\n\
-         ls /sys/module | grep '^sec_' || echo 'no module'",
+         {LOADED}",
             wait_for_ticks("/tmp/k.out")
         ),
     );
@@ -349,10 +349,7 @@ fn setuid_runner_for_stapusr_members() {
         ),
     );
     as_user(&mut guest, "carol reaps", "carol", "stap-verify-run --reap");
-    guest.step(
-        "root reaps",
-        "stap-verify-run --reap; ls /sys/module | grep '^sec_' || echo 'no module'",
-    );
+    guest.step("root reaps", &format!("stap-verify-run --reap; {LOADED}"));
     guest.step("syslog", "cat /tmp/syslog");
 
     let vm = boot(&spec, &guest).unwrap_or_else(|e| panic!("{e}"));
@@ -369,44 +366,21 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// A step's status line, its stdout, its stderr, and the loaded sec_ modules.
-struct Outcome<'a> {
-    status: i32,
-    stdout: &'a str,
-    stderr: &'a str,
-    rest: &'a str,
-}
-
-fn outcome<'a>(vm: &'a VmRun, name: &str) -> Outcome<'a> {
-    let text = &vm.step(name).output;
-    let (status, rest) = text
-        .split_once('\n')
-        .unwrap_or_else(|| panic!("{name}: {text}"));
-    let mut parts = rest.splitn(3, "---\n");
-    let stdout = parts.next().unwrap_or_default();
-    let stderr = parts.next().unwrap_or_default();
-    let rest = parts.next().unwrap_or_default();
-    Outcome {
-        status: status
-            .strip_prefix("status ")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{name}: {text}")),
-        stdout,
-        stderr,
-        rest,
-    }
+/// The loaded modules of these tests, after a command of `as_user`.
+fn modules<'a>(vm: &'a VmRun, name: &str) -> &'a str {
+    &vm.step(&format!("{name} modules")).output
 }
 
 /// A refusal: the status, a text in stderr, and nothing loaded.
 fn refused(vm: &VmRun, name: &str, status: i32, says: &str) {
-    let o = outcome(vm, name);
+    let o = vm.command(name);
     assert_eq!(o.status, status, "{name}: {}", o.stderr);
     assert!(
         o.stderr.contains(says),
         "{name}: wanted {says:?} in:\n{}",
         o.stderr
     );
-    assert_eq!(o.rest, "no module\n", "{name}: a module is loaded");
+    assert_eq!(modules(vm, name), NONE_LOADED, "{name}: a module is loaded");
 }
 
 fn check(vm: &VmRun) {
@@ -415,7 +389,7 @@ fn check(vm: &VmRun) {
         "-rwsr-x--- root stapusr\n"
     );
 
-    let allowed = outcome(vm, "allowed");
+    let allowed = vm.command("allowed");
     assert_eq!(allowed.status, 0, "{}", allowed.stderr);
     assert_eq!(allowed.stdout, "target 0\nend\n");
     assert!(
@@ -425,18 +399,18 @@ fn check(vm: &VmRun) {
         "{}",
         allowed.stderr
     );
-    assert_eq!(allowed.rest, "no module\n");
+    assert_eq!(modules(vm, "allowed"), NONE_LOADED);
 
-    let bob = outcome(vm, "not stapusr");
+    let bob = vm.command("not stapusr");
     assert_eq!(bob.status, 126, "{}", bob.stderr);
     assert!(bob.stderr.contains("Permission denied"), "{}", bob.stderr);
 
     refused(vm, "not allowed", 5, "DENIED: bundle sec-show 1.0.0");
     refused(vm, "not allowed", 5, "for user carol (uid 1002)");
     refused(vm, "untrusted", 4, "DENIED");
-    let tampered = outcome(vm, "tampered");
+    let tampered = vm.command("tampered");
     assert!(matches!(tampered.status, 3 | 4), "{}", tampered.stderr);
-    assert_eq!(tampered.rest, "no module\n");
+    assert_eq!(modules(vm, "tampered"), NONE_LOADED);
     refused(vm, "revoked", 5, "revoked");
     refused(vm, "expired", 5, "expired");
     refused(vm, "wrong kernel", 6, OTHER_RELEASE);
@@ -449,11 +423,11 @@ fn check(vm: &VmRun) {
         "cannot open output file /tmp/rootfile",
     );
 
-    let own = outcome(vm, "own output");
+    let own = vm.command("own output");
     assert_eq!(own.status, 0, "{}", own.stderr);
     assert_eq!(own.stdout, "alice\ntarget 0\nend\n");
 
-    let preload = outcome(vm, "preload");
+    let preload = vm.command("preload");
     assert_eq!(preload.status, 0, "{}", preload.stderr);
     let env_lines: Vec<&str> = preload.stdout.lines().collect();
     for forbidden in ["LD_PRELOAD", "LD_LIBRARY_PATH", "TMPDIR"] {
@@ -487,7 +461,7 @@ fn check(vm: &VmRun) {
         preload.stdout
     );
 
-    let target = outcome(vm, "target");
+    let target = vm.command("target");
     assert_eq!(target.status, 0, "{}", target.stderr);
     let sleeper = target
         .stdout
@@ -501,12 +475,12 @@ fn check(vm: &VmRun) {
     );
     refused(vm, "foreign target", 5, "only your own processes");
 
-    let interrupt = outcome(vm, "interrupt");
+    let interrupt = vm.command("interrupt");
     assert_eq!(interrupt.status, 0, "{}", interrupt.stderr);
     assert!(interrupt.stdout.ends_with("end\n"), "{}", interrupt.stdout);
-    assert_eq!(interrupt.rest, "no module\n");
+    assert_eq!(modules(vm, "interrupt"), NONE_LOADED);
 
-    let concurrent = outcome(vm, "concurrent");
+    let concurrent = vm.command("concurrent");
     assert_eq!(concurrent.status, 0, "{}", concurrent.stderr);
     assert!(
         concurrent
@@ -531,7 +505,7 @@ fn check(vm: &VmRun) {
             .unwrap_or(0);
         assert!(count >= 5, "{file}: {count} ticks\n{}", concurrent.stdout);
     }
-    assert_eq!(concurrent.rest, "no module\n");
+    assert_eq!(modules(vm, "concurrent"), NONE_LOADED);
 
     let killed = &vm.step("killed").output;
     assert!(
@@ -541,10 +515,11 @@ fn check(vm: &VmRun) {
         "{killed}"
     );
 
-    let carol = outcome(vm, "carol reaps");
+    let carol = vm.command("carol reaps");
     assert_eq!(carol.status, 0, "{}", carol.stderr);
     assert_eq!(
-        carol.rest, "sec_ticker\n",
+        modules(vm, "carol reaps"),
+        "sec_ticker\n",
         "carol must not reap alice's module"
     );
     let root = &vm.step("root reaps").output;

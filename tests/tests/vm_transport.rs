@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use stap_kbuild::{build_module, find_build_dir, ModuleSources};
-use stap_pack_tests::vm::{boot, Guest, VmRun, VmSpec};
+use stap_pack_tests::vm::{boot, Guest, VmSpec};
 use stap_pack_tests::{bin, run, workspace_root};
 
 const MODULE: &str = "transport_demo";
@@ -35,34 +35,9 @@ fn wait_for_ticks(file: &str) -> String {
     )
 }
 
-/// A foreground run: its status is the step's output, and its stdout and
-/// stderr are the outputs of the steps `NAME stdout` and `NAME stderr`.
+/// A foreground run of the demo bundle with these arguments.
 fn scenario(guest: &mut Guest, name: &str, args: &str) {
-    let file = name.replace(' ', "-");
-    guest
-        .step(
-            name,
-            &format!("{RUN} {args} >/tmp/{file}.out 2>/tmp/{file}.err; echo $?"),
-        )
-        .step(&format!("{name} stdout"), &format!("cat /tmp/{file}.out"))
-        .step(&format!("{name} stderr"), &format!("cat /tmp/{file}.err"));
-}
-
-struct Scenario<'a> {
-    status: i32,
-    stdout: &'a str,
-    stderr: &'a str,
-}
-
-fn result<'a>(vm: &'a VmRun, name: &str) -> Scenario<'a> {
-    let status = vm.step(name).expect_status(0).output.trim();
-    Scenario {
-        status: status
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}: status {status:?}")),
-        stdout: &vm.step(&format!("{name} stdout")).output,
-        stderr: &vm.step(&format!("{name} stderr")).output,
-    }
+    guest.command(name, &format!("{RUN} {args}"));
 }
 
 fn ticks(range: std::ops::RangeInclusive<u32>) -> String {
@@ -207,7 +182,7 @@ fn transport(release: &str) {
         vm.boot_time, vm.total_time
     );
 
-    let exit = result(&vm, "exit");
+    let exit = vm.command("exit");
     assert_eq!(exit.status, 0, "stderr:\n{}", exit.stderr);
     assert_eq!(
         exit.stdout,
@@ -218,7 +193,7 @@ fn transport(release: &str) {
     );
     assert_eq!(exit.stderr, "");
 
-    let count = result(&vm, "count");
+    let count = vm.command("count");
     assert_eq!(count.status, 0, "stderr:\n{}", count.stderr);
     assert_eq!(
         count.stdout,
@@ -227,12 +202,12 @@ fn transport(release: &str) {
             ticks(1..=2)
         )
     );
-    let defaults = result(&vm, "defaults");
+    let defaults = vm.command("defaults");
     assert_eq!(defaults.status, 0, "stderr:\n{}", defaults.stderr);
     assert!(defaults.stdout.ends_with("tick 5\nend: 5 ticks\n"));
 
     // The first error ends the session: error probes run instead of end probes.
-    let error = result(&vm, "error");
+    let error = vm.command("error");
     assert_eq!(error.status, SCRIPT_ERROR, "stderr:\n{}", error.stderr);
     assert_eq!(
         error.stdout,
@@ -243,7 +218,7 @@ fn transport(release: &str) {
     );
     assert_eq!(error.stderr, "ERROR: division by 0 near demo.stp:19:22\n");
 
-    let output_file = result(&vm, "output file");
+    let output_file = vm.command("output file");
     assert_eq!(output_file.status, 0, "stderr:\n{}", output_file.stderr);
     assert_eq!(output_file.stdout, "");
     assert_eq!(
@@ -254,7 +229,7 @@ fn transport(release: &str) {
         )
     );
 
-    let timeout = result(&vm, "timeout");
+    let timeout = vm.command("timeout");
     assert_eq!(timeout.status, 0, "stderr:\n{}", timeout.stderr);
     assert!(
         timeout.stderr.contains("time limit of 1s"),
@@ -263,7 +238,7 @@ fn transport(release: &str) {
     );
     ends_with_end_probe(timeout.stdout);
 
-    let overflow = result(&vm, "overflow");
+    let overflow = vm.command("overflow");
     assert_eq!(overflow.status, 0, "stderr:\n{}", overflow.stderr);
     assert!(
         overflow

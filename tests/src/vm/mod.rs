@@ -162,6 +162,20 @@ impl Guest {
         self
     }
 
+    /// Adds a command whose exit status, stdout and stderr are kept apart
+    /// (steps `NAME`, `NAME stdout`, `NAME stderr`), for [`VmRun::command`].
+    pub fn command(&mut self, name: &str, command: &str) -> &mut Guest {
+        let file: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let (out, err) = (format!("/tmp/{file}.out"), format!("/tmp/{file}.err"));
+        // A subshell, so that `command` may be a list of its own.
+        self.step(name, &format!("( {command}\n) >{out} 2>{err}; echo $?"))
+            .step(&format!("{name} stdout"), &format!("cat {out}"))
+            .step(&format!("{name} stderr"), &format!("cat {err}"))
+    }
+
     fn directory(&mut self, guest_path: &str) {
         let path = checked_path(guest_path);
         let mut prefix = String::new();
@@ -279,6 +293,27 @@ impl VmRun {
             .find(|step| step.name == name)
             .unwrap_or_else(|| panic!("no step named {name:?}"))
     }
+
+    /// The outcome of a command added with [`Guest::command`].
+    #[track_caller]
+    pub fn command(&self, name: &str) -> CommandOutcome<'_> {
+        let status = self.step(name).expect_status(0).output.trim();
+        CommandOutcome {
+            status: status
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: the status line is {status:?}")),
+            stdout: &self.step(&format!("{name} stdout")).output,
+            stderr: &self.step(&format!("{name} stderr")).output,
+        }
+    }
+}
+
+/// A command's exit status, stdout and stderr in the guest.
+#[derive(Debug)]
+pub struct CommandOutcome<'a> {
+    pub status: i32,
+    pub stdout: &'a str,
+    pub stderr: &'a str,
 }
 
 #[derive(Debug)]
