@@ -69,12 +69,44 @@ fn scalar_globals_are_parameters() {
 }
 
 #[test]
+fn a_statistic_has_one_histogram_and_one_variance_shift() {
+    let target = common::test_target();
+    for (script, expected) in [
+        (
+            "global s probe begin { s <<< 1; print(@hist_log(s)); print(@hist_linear(s, 0, 10, 1)) }",
+            "multiple histogram types declared on `s`",
+        ),
+        (
+            "global s probe begin { s <<< 1; print(@hist_linear(s, 0, 10, 1)); print(@hist_linear(s, 0, 20, 1)) }",
+            "multiple histogram types declared on `s`",
+        ),
+        (
+            "global s probe begin { s <<< 1; println(@variance(s, 2), @variance(s, 3)) }",
+            "conflicting @variance bit shifts declared on `s` (previously 2)",
+        ),
+    ] {
+        let input = TranslateInput {
+            script_name: "t.stp",
+            script_text: script,
+            script_args: &[],
+            target: &target,
+            include_dirs: &[],
+            guru: false,
+            module_name: "t",
+            defines: &[],
+        };
+        let text = translate(&input).expect_err(script).render();
+        assert!(text.contains(expected), "{script}: {text}");
+    }
+}
+
+#[test]
 fn unsupported_constructs_are_errors_not_silence() {
     let target = common::test_target();
     for (script, expected) in [
         (
-            "global s probe begin { s <<< 1; print(@hist_log(s)) }",
-            "printing statistics",
+            "global s probe begin { s <<< 1; foreach (b in @hist_log(s)-) println(b) }",
+            "sorting or slicing a histogram's buckets",
         ),
         ("probe kernel.function(\"vfs_read\") { }", "`kernel` probes"),
         (
