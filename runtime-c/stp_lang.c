@@ -182,13 +182,9 @@ static void stp_stat_clear(const struct stp_stat_kind *kind, struct stp_stat *st
 	memset(stat, 0, stp_stat_bytes(kind));
 }
 
-/* Merging, in two passes as SystemTap does: sums first, then the variance
- * from each part's mean and variance (the total variance formula). */
-static void stp_stat_merge_begin(const struct stp_stat_kind *kind, struct stp_stat *merged)
-{
-	stp_stat_clear(kind, merged);
-}
-
+/* A scalar statistic merges in two passes, as SystemTap's do: sums first,
+ * then the variance from each part's mean and variance (the total variance
+ * formula). */
 static void stp_stat_merge_sums(const struct stp_stat_kind *kind, struct stp_stat *merged,
 				const struct stp_stat *part)
 {
@@ -227,6 +223,50 @@ static void stp_stat_merge_end(const struct stp_stat_kind *kind, struct stp_stat
 {
 	merged->variance_s = stp_stat_div(merged->m2, merged->count - 1);
 	merged->variance = merged->variance_s >> (2 * kind->shift);
+}
+
+/* Statistics arrays merge CPU by CPU, as SystemTap's do, each step
+ * combining the variance of two parts; SystemTap tracks no @variance for
+ * arrays with a histogram, they report 0. */
+static void stp_stat_merge_pair(const struct stp_stat_kind *kind, struct stp_stat *merged,
+				const struct stp_stat *part)
+{
+	bool variance = kind->variance && kind->hist == STP_HIST_NONE;
+	s64 count = merged->count, avg_s = merged->avg_s;
+	u32 i;
+
+	if (!count) {
+		merged->count = part->count;
+		merged->sum = part->sum;
+		merged->min = part->min;
+		merged->max = part->max;
+		if (variance) {
+			merged->avg_s = part->avg_s;
+			merged->variance_s = part->variance_s;
+		}
+	} else {
+		merged->count += part->count;
+		merged->sum += part->sum;
+		merged->min = min(merged->min, part->min);
+		merged->max = max(merged->max, part->max);
+		if (variance) {
+			s64 offset, part_offset;
+
+			merged->avg_s = stp_stat_div(stp_scale(merged->sum, kind->shift), merged->count);
+			offset = avg_s - merged->avg_s;
+			part_offset = part->avg_s - merged->avg_s;
+			merged->variance_s = stp_stat_div(count * offset * offset +
+							  (count - 1) * merged->variance_s +
+							  part->count * part_offset * part_offset +
+							  (part->count - 1) * part->variance_s,
+							  merged->count - 1);
+		}
+	}
+	if (variance)
+		merged->variance = merged->variance_s >> (2 * kind->shift);
+	merged->avg = stp_stat_div(merged->sum, merged->count);
+	for (i = 0; i < kind->buckets; i++)
+		merged->hist[i] += part->hist[i];
 }
 
 bool stp_stat_get(struct stp_context *ctx, const char *location, const struct stp_stat *stat,
@@ -456,7 +496,7 @@ const struct stp_stat *stp_stat_var_read(const struct stp_stat_kind *kind, struc
 {
 	int cpu;
 
-	stp_stat_merge_begin(kind, var->merged);
+	stp_stat_clear(kind, var->merged);
 	for_each_possible_cpu(cpu)
 		stp_stat_merge_sums(kind, var->merged, per_cpu_ptr(var->cpus, cpu));
 	stp_stat_merge_means(kind, var->merged);
@@ -776,26 +816,16 @@ const struct stp_stat *stp_stat_map_get(const struct stp_stat_kind *kind, struct
 	bool found = false;
 	int cpu;
 
-	stp_stat_merge_begin(kind, map->one);
+	stp_stat_clear(kind, map->one);
 	for_each_possible_cpu(cpu) {
 		const struct stp_stat *part = stp_map_get(&map->cpus[cpu], key);
 
 		if (part) {
 			found = true;
-			stp_stat_merge_sums(kind, map->one, part);
+			stp_stat_merge_pair(kind, map->one, part);
 		}
 	}
-	if (!found)
-		return NULL;
-	stp_stat_merge_means(kind, map->one);
-	for_each_possible_cpu(cpu) {
-		const struct stp_stat *part = stp_map_get(&map->cpus[cpu], key);
-
-		if (part)
-			stp_stat_merge_spread(map->one, part);
-	}
-	stp_stat_merge_end(kind, map->one);
-	return map->one;
+	return found ? map->one : NULL;
 }
 
 bool stp_stat_map_merge(const struct stp_stat_kind *kind, struct stp_stat_map *map)

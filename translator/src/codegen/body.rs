@@ -451,10 +451,6 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             Iterable::Hist(hist) => return self.foreach_hist(foreach, hist, span),
         };
         let global_ty = self.g.program.globals[array.0 as usize].ty.clone();
-        if global_ty.value == Type::Stats && foreach.value.is_some() {
-            self.unsupported(span, "a value variable in foreach over statistics");
-            return;
-        }
         let key_type = self.g.key_type(array);
         // Stats arrays sort by one aggregate (@count unless one is given).
         let stat_field = match foreach.sort.map(|s| s.aggregate) {
@@ -872,6 +868,11 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             ExprKind::Call { function, args } => self.call(*function, args, expr),
             ExprKind::Print(print) => self.print(print, expr),
             ExprKind::Unary { op, operand } => {
+                // Folded: C rejects negating the most negative literal,
+                // which wraps to itself in SystemTap.
+                if let (UnaryOp::Neg, ExprKind::Number(n)) = (op, &operand.kind) {
+                    return Value::stable(long_literal(n.wrapping_neg()));
+                }
                 let value = self.expr(operand);
                 let c = match op {
                     UnaryOp::Plus => return value,
