@@ -158,11 +158,46 @@ static inline int stp_format_count(s64 count)
 	return count < -MAXSTRINGLEN ? -MAXSTRINGLEN : count > MAXSTRINGLEN ? MAXSTRINGLEN : (int)count;
 }
 
-/* ---- Statistics aggregates (`<<<`, @count, @sum, @min, @max, @avg) ---- */
+/* ---- Statistics (`<<<`, @count ... @variance, @hist_linear, @hist_log) ----
+ *
+ * `<<<` adds to the current CPU's slot, so concurrent adds share nothing
+ * and need only the global's read lock; reading an aggregate merges every
+ * CPU's slot (under the write lock). All storage is allocated at load. */
+
+enum stp_hist_type {
+	STP_HIST_NONE,
+	STP_HIST_LOG,
+	STP_HIST_LINEAR,
+};
+
+#define STP_HIST_LOG_BUCKETS 128 /* bucket 64 holds 0, lower ones negative values */
+#define STP_HIST_MAX_BUCKETS 128 /* of a linear histogram, the under/overflow ones included */
+
+/* How one statistics global collects: fixed by the script's uses. */
+struct stp_stat_kind {
+	enum stp_hist_type hist;
+	u32 buckets;        /* histogram buckets, 0 without a histogram */
+	s64 start, interval; /* of a linear histogram */
+	unsigned int shift; /* @variance(s, shift): fixed-point bits of the mean */
+	bool variance;      /* @variance is used: only then is it tracked */
+};
 
 struct stp_stat {
 	s64 count, sum, min, max;
+	/* Filled by merging: what @avg, @variance and sorting read. */
+	s64 avg, variance;
+	/* Welford's running mean and sum of squared deviations, scaled by
+	 * 2^shift, as SystemTap computes them (the per-add delta is 32-bit). */
+	s64 avg_s, m2, variance_s;
+	s64 hist[]; /* kind->buckets counts */
 };
+
+static inline size_t stp_stat_bytes(const struct stp_stat_kind *kind)
+{
+	return sizeof(struct stp_stat) + kind->buckets * sizeof(s64);
+}
+
+void stp_stat_add(const struct stp_stat_kind *kind, struct stp_stat *stat, s64 value);
 
 enum stp_stat_op {
 	STP_STAT_COUNT,
@@ -170,22 +205,43 @@ enum stp_stat_op {
 	STP_STAT_MIN,
 	STP_STAT_MAX,
 	STP_STAT_AVG,
+	STP_STAT_VARIANCE,
 };
 
-static inline void stp_stat_add(struct stp_stat *stat, s64 value)
-{
-	if (!stat->count || value < stat->min)
-		stat->min = value;
-	if (!stat->count || value > stat->max)
-		stat->max = value;
-	stat->count++;
-	stat->sum += value;
-}
-
-/* One aggregate of `stat` (NULL: an array element never added to); false
- * with "empty aggregate" raised for @min, @max and @avg of nothing. */
+/* One aggregate of a merged `stat` (NULL: an array element never added
+ * to); false with "empty aggregate" raised for all but @count and @sum of
+ * nothing. */
 bool stp_stat_get(struct stp_context *ctx, const char *location, const struct stp_stat *stat,
 		  enum stp_stat_op op, s64 *result);
+
+/* `@hist_*(s)[bucket]`: "empty aggregate" or "histogram index out of range". */
+bool stp_stat_bucket(struct stp_context *ctx, const char *location, const struct stp_stat_kind *kind,
+		     const struct stp_stat *stat, s64 bucket, s64 *result);
+
+/* Prints the histogram of a merged `stat` as SystemTap lays it out: to the
+ * handler's output, or into `buffer` (MAXSTRINGLEN, truncated) if not NULL.
+ * False with "empty aggregate" raised for a stat without values. */
+bool stp_stat_print_hist(struct stp_context *ctx, const char *location,
+			 const struct stp_stat_kind *kind, const struct stp_stat *stat, char *buffer);
+
+/* A scalar statistics global: a slot per CPU and the merged aggregate. */
+struct stp_stat_var {
+	void __percpu *cpus;
+	struct stp_stat *merged;
+};
+
+int stp_stat_var_init(struct stp_stat_var *var, const struct stp_stat_kind *kind);
+void stp_stat_var_free(struct stp_stat_var *var);
+void stp_stat_var_clear(const struct stp_stat_kind *kind, struct stp_stat_var *var);
+
+static inline struct stp_stat *stp_stat_var_slot(struct stp_stat_var *var)
+{
+	return this_cpu_ptr(var->cpus);
+}
+
+/* Merges every CPU's slot; the result stays valid until the next merge. */
+const struct stp_stat *stp_stat_var_read(const struct stp_stat_kind *kind,
+					 struct stp_stat_var *var);
 
 /* ---- Locks of globals ---- */
 
@@ -262,5 +318,31 @@ struct stp_map_sort {
  * as many. Returns the number of entries. */
 u32 stp_map_sorted(const struct stp_map *map, const struct stp_map_sort *sort, u32 *order,
 		   u32 *scratch);
+
+/* A statistics array: one map per CPU (`<<<` inserts into its CPU's map
+ * only) and a merged map, with every key of every CPU, for foreach. */
+struct stp_stat_map {
+	struct stp_map *cpus; /* indexed by CPU number, possible CPUs set up */
+	struct stp_map merged;
+	struct stp_stat *one; /* the merged stat of one key */
+};
+
+int stp_stat_map_init(struct stp_stat_map *map, const struct stp_stat_kind *kind, u32 capacity,
+		      u32 key_bytes, bool wrap);
+void stp_stat_map_free(struct stp_stat_map *map);
+
+static inline struct stp_map *stp_stat_map_cpu(struct stp_stat_map *map, int cpu)
+{
+	return &map->cpus[cpu];
+}
+
+/* The merged stat under `key`, or NULL when no CPU has it. */
+const struct stp_stat *stp_stat_map_get(const struct stp_stat_kind *kind, struct stp_stat_map *map,
+					const void *key);
+/* Rebuilds map->merged: keys in CPU order, each CPU's in insertion order.
+ * False if the keys of all CPUs together do not fit. */
+bool stp_stat_map_merge(const struct stp_stat_kind *kind, struct stp_stat_map *map);
+void stp_stat_map_delete(struct stp_stat_map *map, const void *key);
+void stp_stat_map_clear(struct stp_stat_map *map);
 
 #endif /* STP_LANG_H */

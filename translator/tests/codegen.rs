@@ -68,13 +68,69 @@ fn scalar_globals_are_parameters() {
     );
 }
 
-#[test]
-fn unsupported_constructs_are_errors_not_silence() {
+/// Translates a one-file script named `t.stp`.
+fn translate_script(script: &str) -> Result<Translation, stap_translator::TranslateError> {
     let target = common::test_target();
+    translate(&TranslateInput {
+        script_name: "t.stp",
+        script_text: script,
+        script_args: &[],
+        target: &target,
+        include_dirs: &[],
+        guru: false,
+        module_name: "t",
+        defines: &[],
+    })
+}
+
+#[test]
+fn adding_to_statistics_needs_only_the_read_lock() {
+    let translation = translate_script(
+        "global s, a, n\n\
+         probe timer.ms(1) { s <<< 1; a[n] <<< 2 }\n\
+         probe timer.ms(2) { println(@count(s)) }\n\
+         probe timer.ms(3) { foreach (k in a) n++ }",
+    )
+    .unwrap();
+    let script = file(&translation, SCRIPT_FILE);
+    for expected in [
+        // Adding: read locks (and n is only read).
+        "stp_probe_0_locks[] = {\n\t{ &stp_lock_table[0], false }, /* s */\n\t{ &stp_lock_table[1], false }, /* n */\n\t{ &stp_lock_table[2], false }, /* a */\n};",
+        // Reading merges every CPU's slots: the write lock.
+        "stp_probe_1_locks[] = {\n\t{ &stp_lock_table[0], true }, /* s */\n};",
+        "stp_probe_2_locks[] = {\n\t{ &stp_lock_table[1], true }, /* n */\n\t{ &stp_lock_table[2], true }, /* a */\n};",
+    ] {
+        assert!(script.contains(expected), "{expected}\nnot in\n{script}");
+    }
+}
+
+#[test]
+fn a_statistic_has_one_histogram_and_one_variance_shift() {
     for (script, expected) in [
         (
-            "global s probe begin { s <<< 1; print(@hist_log(s)) }",
-            "printing statistics",
+            "global s probe begin { s <<< 1; print(@hist_log(s)); print(@hist_linear(s, 0, 10, 1)) }",
+            "multiple histogram types declared on `s`",
+        ),
+        (
+            "global s probe begin { s <<< 1; print(@hist_linear(s, 0, 10, 1)); print(@hist_linear(s, 0, 20, 1)) }",
+            "multiple histogram types declared on `s`",
+        ),
+        (
+            "global s probe begin { s <<< 1; println(@variance(s, 2), @variance(s, 3)) }",
+            "conflicting @variance bit shifts declared on `s` (previously 2)",
+        ),
+    ] {
+        let text = translate_script(script).expect_err(script).render();
+        assert!(text.contains(expected), "{script}: {text}");
+    }
+}
+
+#[test]
+fn unsupported_constructs_are_errors_not_silence() {
+    for (script, expected) in [
+        (
+            "global s probe begin { s <<< 1; foreach (b in @hist_log(s)-) println(b) }",
+            "sorting or slicing a histogram's buckets",
         ),
         ("probe kernel.function(\"vfs_read\") { }", "`kernel` probes"),
         (
@@ -82,17 +138,7 @@ fn unsupported_constructs_are_errors_not_silence() {
             "regular expression",
         ),
     ] {
-        let input = TranslateInput {
-            script_name: "t.stp",
-            script_text: script,
-            script_args: &[],
-            target: &target,
-            include_dirs: &[],
-            guru: false,
-            module_name: "t",
-            defines: &[],
-        };
-        let error = translate(&input).expect_err(script);
+        let error = translate_script(script).expect_err(script);
         let text = error.render();
         assert!(text.contains(expected), "{script}: {text}");
         assert!(
@@ -104,22 +150,11 @@ fn unsupported_constructs_are_errors_not_silence() {
 
 #[test]
 fn timers_the_runtime_would_refuse_are_errors() {
-    let target = common::test_target();
     for script in [
         "probe timer.ms(10).randomize(10) { }",
         "probe timer.hz(100).randomize(1) { }",
     ] {
-        let input = TranslateInput {
-            script_name: "t.stp",
-            script_text: script,
-            script_args: &[],
-            target: &target,
-            include_dirs: &[],
-            guru: false,
-            module_name: "t",
-            defines: &[],
-        };
-        let text = translate(&input).expect_err(script).render();
+        let text = translate_script(script).expect_err(script).render();
         assert!(text.contains("randomiz"), "{text}");
     }
 }

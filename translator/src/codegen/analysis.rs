@@ -1,20 +1,42 @@
 //! Facts about the program the C code depends on: which globals each probe
-//! reads and writes (for its locks), and how deep function calls nest (for
-//! MAXNESTING).
+//! reads and writes (for its locks), how deep function calls nest (for
+//! MAXNESTING), and how each statistics global collects (its histogram and
+//! @variance bit shift).
 
 use std::collections::BTreeMap;
 
+use crate::ast::{AssignOp, HistKind, StatOp};
+use crate::diagnostic::{Diagnostic, Span};
 use crate::ir::{
-    Block, Expr, ExprKind, FunctionBody, FunctionId, GlobalId, Iterable, Program, Stmt, StmtKind,
+    Block, Expr, ExprKind, FunctionBody, FunctionId, GlobalId, Hist, Iterable, Program, Stmt,
+    StmtKind, Type,
 };
 
 /// Globals a body uses: `true` when it writes the global.
 pub type GlobalUses = BTreeMap<GlobalId, bool>;
 
+/// How a statistics global collects, from every use in the program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatKind {
+    pub hist: Option<HistKind>,
+    /// The bit shift of `@variance(s, shift)`, when @variance is used.
+    pub variance_shift: Option<i64>,
+}
+
+/// A use of a statistics global that decides how it collects.
+enum StatUse {
+    Hist(HistKind),
+    Variance(i64),
+}
+
 /// What one body (probe or function) does directly.
 #[derive(Default)]
 struct Direct {
     globals: GlobalUses,
+    /// Statistics added to with `<<<` (each CPU adds to its own slot, so
+    /// that alone needs only the read lock).
+    adds: Vec<GlobalId>,
+    stat_uses: Vec<(GlobalId, StatUse, Span)>,
     calls: Vec<FunctionId>,
 }
 
@@ -24,6 +46,10 @@ pub struct Analysis {
     /// SystemTap's default MAXNESTING: the depth of the call graph plus
     /// one, plus ten when a function can recurse.
     pub max_nesting: usize,
+    /// Per global (default for those that are not statistics).
+    pub stat_kinds: Vec<StatKind>,
+    /// Statistics used in conflicting ways.
+    pub errors: Vec<Diagnostic>,
 }
 
 pub fn analyze(program: &Program) -> Analysis {
@@ -47,24 +73,33 @@ pub fn analyze(program: &Program) -> Analysis {
     };
 
     let mut probe_globals = Vec::new();
+    let mut probe_directs = Vec::new();
     let mut depth = 0;
     let mut recursive = false;
     for probe in &program.probes {
         let mut direct = Direct::default();
         direct.block(&probe.body);
-        let mut uses = direct.globals.clone();
-        // Every function reachable from the probe.
+        let mut uses = GlobalUses::new();
+        // The probe and every function reachable from it.
         let mut seen = vec![false; functions.len()];
         let mut stack = direct.calls.clone();
+        let mut bodies = vec![&direct];
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id.0 as usize], true) {
                 continue;
             }
-            let callee = &functions[id.0 as usize];
-            for (&global, &write) in &callee.globals {
+            bodies.push(&functions[id.0 as usize]);
+            stack.extend(functions[id.0 as usize].calls.iter().copied());
+        }
+        for body in bodies {
+            for (&global, &write) in &body.globals {
+                // Reading statistics merges the slots every CPU adds to.
+                let write = write || program.globals[global.0 as usize].ty.value == Type::Stats;
                 *uses.entry(global).or_insert(false) |= write;
             }
-            stack.extend(callee.calls.iter().copied());
+            for &global in &body.adds {
+                uses.entry(global).or_insert(false);
+            }
         }
         probe_globals.push(uses);
         for &call in &direct.calls {
@@ -73,11 +108,51 @@ pub fn analyze(program: &Program) -> Analysis {
             depth = depth.max(d);
             recursive |= r;
         }
+        probe_directs.push(direct);
     }
+    let (stat_kinds, errors) = stat_kinds(program, functions.iter().chain(&probe_directs));
     Analysis {
         probe_globals,
         max_nesting: depth + 1 + if recursive { 10 } else { 0 },
+        stat_kinds,
+        errors,
     }
+}
+
+/// One histogram type and one @variance bit shift per statistics global,
+/// as SystemTap requires.
+fn stat_kinds<'a>(
+    program: &Program,
+    bodies: impl Iterator<Item = &'a Direct>,
+) -> (Vec<StatKind>, Vec<Diagnostic>) {
+    let mut kinds = vec![StatKind::default(); program.globals.len()];
+    let mut errors = Vec::new();
+    for body in bodies {
+        for (global, stat_use, span) in &body.stat_uses {
+            let kind = &mut kinds[global.0 as usize];
+            let name = &program.globals[global.0 as usize].name;
+            match *stat_use {
+                StatUse::Hist(hist) => match kind.hist {
+                    Some(previous) if previous != hist => errors.push(Diagnostic::error(
+                        *span,
+                        format!("multiple histogram types declared on `{name}`: a statistic has one histogram (use another global for the other)"),
+                    )),
+                    _ => kind.hist = Some(hist),
+                },
+                StatUse::Variance(shift) => match kind.variance_shift {
+                    Some(previous) if previous != 0 && shift != 0 && previous != shift => {
+                        errors.push(Diagnostic::error(
+                            *span,
+                            format!("conflicting @variance bit shifts declared on `{name}` (previously {previous}): use one shift per statistic"),
+                        ))
+                    }
+                    Some(previous) if shift == 0 => kind.variance_shift = Some(previous),
+                    _ => kind.variance_shift = Some(shift),
+                },
+            }
+        }
+    }
+    (kinds, errors)
 }
 
 /// The longest chain of script-function calls starting with `id` (cycles
@@ -144,8 +219,9 @@ impl Direct {
                 self.stmt(body);
             }
             StmtKind::Foreach(foreach) => {
-                if let Iterable::Global(g) = &foreach.source {
-                    self.global(*g, false);
+                match &foreach.source {
+                    Iterable::Global(g) => self.global(*g, false),
+                    Iterable::Hist(hist) => self.hist(hist),
                 }
                 for key in foreach.slice.iter().flatten().flatten() {
                     self.expr(key);
@@ -165,6 +241,14 @@ impl Direct {
             }
             StmtKind::Break | StmtKind::Continue | StmtKind::Next | StmtKind::Return(None) => {}
         }
+    }
+
+    fn hist(&mut self, hist: &Hist) {
+        if let Some(global) = stat_global(&hist.stat) {
+            self.stat_uses
+                .push((global, StatUse::Hist(hist.kind), hist.span));
+        }
+        self.expr(&hist.stat);
     }
 
     fn global(&mut self, global: GlobalId, write: bool) {
@@ -198,8 +282,23 @@ impl Direct {
                 self.calls.push(*function);
                 args.iter().for_each(|a| self.expr(a));
             }
-            ExprKind::Print(print) => print.args.iter().for_each(|a| self.expr(a)),
-            ExprKind::Stat { operand, .. } => self.expr(operand),
+            ExprKind::Print(print) => {
+                print.args.iter().for_each(|a| self.expr(a));
+                if let Some(hist) = &print.hist {
+                    self.hist(hist);
+                }
+            }
+            ExprKind::HistBucket { hist, bucket } => {
+                self.hist(hist);
+                self.expr(bucket);
+            }
+            ExprKind::Stat { op, operand, param } => {
+                if let (StatOp::Variance, Some(global)) = (op, stat_global(operand)) {
+                    self.stat_uses
+                        .push((global, StatUse::Variance(param.unwrap_or(0)), expr.span));
+                }
+                self.expr(operand)
+            }
             ExprKind::Unary { operand, .. } => self.expr(operand),
             ExprKind::Increment { target, .. } => self.target(target),
             ExprKind::Binary { lhs, rhs, .. } => {
@@ -215,6 +314,21 @@ impl Direct {
                 self.expr(then_value);
                 self.expr(else_value);
             }
+            ExprKind::Assign {
+                op: AssignOp::Aggregate,
+                target,
+                value,
+            } => {
+                match &target.kind {
+                    ExprKind::Global(g) => self.adds.push(*g),
+                    ExprKind::Index { array, keys } => {
+                        self.adds.push(*array);
+                        keys.iter().flatten().for_each(|k| self.expr(k));
+                    }
+                    _ => self.expr(target),
+                }
+                self.expr(value);
+            }
             ExprKind::Assign { target, value, .. } => {
                 self.target(target);
                 self.expr(value);
@@ -222,5 +336,13 @@ impl Direct {
             // The rest is refused by the generator or uses no global.
             _ => {}
         }
+    }
+}
+
+/// The global a statistics operand (`s` or `a[k]`) refers to.
+fn stat_global(operand: &Expr) -> Option<GlobalId> {
+    match &operand.kind {
+        ExprKind::Global(g) | ExprKind::Index { array: g, .. } => Some(*g),
+        _ => None,
     }
 }

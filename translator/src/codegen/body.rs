@@ -217,6 +217,54 @@ impl<'g, 'p> BodyGen<'g, 'p> {
         ));
     }
 
+    fn is_stats(&self, global: GlobalId) -> bool {
+        self.g.program.globals[global.0 as usize].ty.value == Type::Stats
+    }
+
+    /// The merged aggregate of a statistics operand (`s` or `a[k]`), as a
+    /// pointer that is NULL for an array element never added to.
+    fn merged_stat(&mut self, operand: &'p Expr) -> Option<(GlobalId, String)> {
+        match &operand.kind {
+            ExprKind::Global(g) => {
+                let found = self.pointer_temp();
+                let (kind, name) = (self.g.stat_kind(*g), self.g.global_name(*g));
+                self.line(&format!(
+                    "{found} = (void *)stp_stat_var_read({kind}, &{name});"
+                ));
+                Some((*g, found))
+            }
+            ExprKind::Index { array, keys } if keys.iter().all(Option::is_some) => {
+                let key = self.key(*array, keys);
+                let found = self.pointer_temp();
+                let (kind, name) = (self.g.stat_kind(*array), self.g.global_name(*array));
+                self.line(&format!(
+                    "{found} = (void *)stp_stat_map_get({kind}, &{name}, &{key});"
+                ));
+                Some((*array, found))
+            }
+            _ => {
+                self.unsupported(operand.span, "this statistics operand");
+                None
+            }
+        }
+    }
+
+    /// Merges a statistics array for iteration; the merged map's name.
+    fn merged_map(&mut self, array: GlobalId, span: Span) -> String {
+        let (kind, name) = (self.g.stat_kind(array), self.g.global_name(array));
+        let location = self.g.location(span);
+        let jump = self.jump_to_failure();
+        self.line(&format!(
+            "if (unlikely(!stp_stat_map_merge({kind}, &{name}))) {{"
+        ));
+        self.line(&format!(
+            "\tstp_map_overflow(ctx, {location}, &{name}.merged);"
+        ));
+        self.line(&format!("\t{jump}"));
+        self.line("}");
+        format!("&{name}.merged")
+    }
+
     fn unsupported(&mut self, span: Span, what: &str) -> Value {
         self.g.unsupported(span, what);
         Value::stable("0")
@@ -398,12 +446,10 @@ impl<'g, 'p> BodyGen<'g, 'p> {
     }
 
     fn foreach(&mut self, foreach: &'p Foreach, span: Span) {
-        let Iterable::Global(array) = &foreach.source else {
-            self.unsupported(span, "foreach over a histogram");
-            return;
+        let array = match &foreach.source {
+            Iterable::Global(array) => *array,
+            Iterable::Hist(hist) => return self.foreach_hist(foreach, hist, span),
         };
-        let array = *array;
-        let map = format!("&{}", self.g.global_name(array));
         let global_ty = self.g.program.globals[array.0 as usize].ty.clone();
         let key_type = self.g.key_type(array);
         // Stats arrays sort by one aggregate (@count unless one is given).
@@ -414,8 +460,9 @@ impl<'g, 'p> BodyGen<'g, 'p> {
                     StatOp::Sum => Some("sum"),
                     StatOp::Min => Some("min"),
                     StatOp::Max => Some("max"),
-                    StatOp::Avg | StatOp::Variance => {
-                        self.unsupported(span, "sorting by @avg or @variance");
+                    StatOp::Avg => Some("avg"),
+                    StatOp::Variance => {
+                        self.unsupported(span, "sorting by @variance");
                         return;
                     }
                 }
@@ -437,6 +484,12 @@ impl<'g, 'p> BodyGen<'g, 'p> {
                 .map(|(part, ty)| part.map(|v| self.stabilize(v, *ty)))
                 .collect()
         });
+        // Statistics arrays iterate over the merge of every CPU's map.
+        let map = if global_ty.value == Type::Stats {
+            self.merged_map(array, span)
+        } else {
+            format!("&{}", self.g.global_name(array))
+        };
         let entry = self.index_temp();
         let count = limit.as_ref().map(|_| self.long_temp());
         if let Some(count) = &count {
@@ -517,6 +570,47 @@ impl<'g, 'p> BodyGen<'g, 'p> {
         self.line("}");
     }
 
+    /// `foreach (bucket in @hist_*(s))`: every bucket of the histogram, in
+    /// order, empty ones included.
+    fn foreach_hist(&mut self, foreach: &'p Foreach, hist: &'p crate::ir::Hist, span: Span) {
+        if foreach.sort.is_some() || foreach.slice.is_some() || foreach.keys.len() != 1 {
+            self.unsupported(span, "sorting or slicing a histogram's buckets");
+            return;
+        }
+        let limit = foreach.limit.as_ref().map(|limit| {
+            let value = self.expr(limit);
+            let temp = self.long_temp();
+            self.line(&format!("{temp} = {};", value.c));
+            temp
+        });
+        let Some((global, stat)) = self.merged_stat(&hist.stat) else {
+            return;
+        };
+        let kind = self.g.stat_kind(global);
+        let bucket = self.local_field(foreach.keys[0].0 as usize);
+        let count = limit.as_ref().map(|_| self.long_temp());
+        if let Some(count) = &count {
+            self.line(&format!("{count} = 0;"));
+        }
+        self.line(&format!(
+            "for ({bucket} = 0; {bucket} < ({kind})->buckets; {bucket}++) {{"
+        ));
+        self.indent += 1;
+        if let (Some(limit), Some(count)) = (&limit, &count) {
+            self.line(&format!("if ({count}++ >= {limit})"));
+            self.line("\tbreak;");
+        }
+        if let Some(value) = foreach.value {
+            let field = self.local_field(value.0 as usize);
+            self.line(&format!(
+                "{field} = {stat} ? ((const struct stp_stat *){stat})->hist[{bucket}] : 0;"
+            ));
+        }
+        self.loop_body(&foreach.body, None);
+        self.indent -= 1;
+        self.line("}");
+    }
+
     /// C condition: the key at `key` (a pointer expression) matches the
     /// given parts (`None` is `*`).
     fn key_match(&mut self, array: GlobalId, key: &str, parts: &[Option<Value>]) -> String {
@@ -546,10 +640,13 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             ExprKind::Global(g) => {
                 let global = &self.g.program.globals[g.0 as usize];
                 let name = self.g.global_name(*g);
-                if global.ty.is_array() {
+                if global.ty.is_array() && global.ty.value == Type::Stats {
+                    self.line(&format!("stp_stat_map_clear(&{name});"));
+                } else if global.ty.is_array() {
                     self.line(&format!("stp_map_clear(&{name});"));
                 } else if global.ty.value == Type::Stats {
-                    self.line(&format!("memset(&{name}, 0, sizeof({name}));"));
+                    let kind = self.g.stat_kind(*g);
+                    self.line(&format!("stp_stat_var_clear({kind}, &{name});"));
                 } else if global.ty.value == Type::String {
                     self.line(&format!("{name}[0] = '\\0';"));
                 } else {
@@ -566,22 +663,41 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             ExprKind::Index { array, keys } if keys.iter().all(Option::is_some) => {
                 let key = self.key(*array, keys);
                 let name = self.g.global_name(*array);
-                self.line(&format!("stp_map_delete(&{name}, &{key});"));
+                let delete = if self.is_stats(*array) {
+                    "stp_stat_map_delete"
+                } else {
+                    "stp_map_delete"
+                };
+                self.line(&format!("{delete}(&{name}, &{key});"));
             }
             ExprKind::Index { array, keys } => {
                 let parts = self.key_parts(keys);
                 let name = self.g.global_name(*array);
+                // A statistics array deletes from every CPU's map.
+                let map = if self.is_stats(*array) {
+                    let cpu = format!("c{}", self.temp_number());
+                    self.c_locals.push(format!("int {cpu};"));
+                    self.line(&format!("for_each_possible_cpu({cpu}) {{"));
+                    self.indent += 1;
+                    format!("stp_stat_map_cpu(&{name}, {cpu})")
+                } else {
+                    format!("&{name}")
+                };
                 let entry = self.index_temp();
                 let next = self.index_temp();
                 let matches =
-                    self.key_match(*array, &format!("stp_map_key(&{name}, {entry})"), &parts);
+                    self.key_match(*array, &format!("stp_map_key({map}, {entry})"), &parts);
                 self.line(&format!(
-                    "for ({entry} = stp_map_first(&{name}); {entry} != STP_MAP_END; {entry} = {next}) {{"
+                    "for ({entry} = stp_map_first({map}); {entry} != STP_MAP_END; {entry} = {next}) {{"
                 ));
-                self.line(&format!("\t{next} = stp_map_next(&{name}, {entry});"));
+                self.line(&format!("\t{next} = stp_map_next({map}, {entry});"));
                 self.line(&format!("\tif ({matches})"));
-                self.line(&format!("\t\tstp_map_delete_entry(&{name}, {entry});"));
+                self.line(&format!("\t\tstp_map_delete_entry({map}, {entry});"));
                 self.line("}");
+                if self.is_stats(*array) {
+                    self.indent -= 1;
+                    self.line("}");
+                }
             }
             _ => {
                 self.unsupported(target.span, "this `delete`");
@@ -670,12 +786,18 @@ impl<'g, 'p> BodyGen<'g, 'p> {
     /// overflow error when the array is full).
     fn slot(&mut self, array: GlobalId, key: &str, span: Span) -> String {
         let name = self.g.global_name(array);
+        // A statistics array adds to this CPU's map.
+        let map = if self.is_stats(array) {
+            format!("stp_stat_map_cpu(&{name}, smp_processor_id())")
+        } else {
+            format!("&{name}")
+        };
         let slot = self.pointer_temp();
         let location = self.g.location(span);
-        self.line(&format!("{slot} = stp_map_set(&{name}, &{key});"));
+        self.line(&format!("{slot} = stp_map_set({map}, &{key});"));
         let jump = self.jump_to_failure();
         self.line(&format!("if (unlikely(!{slot})) {{"));
-        self.line(&format!("\tstp_map_overflow(ctx, {location}, &{name});"));
+        self.line(&format!("\tstp_map_overflow(ctx, {location}, {map});"));
         self.line(&format!("\t{jump}"));
         self.line("}");
         slot
@@ -711,17 +833,29 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             ExprKind::In { keys, array } => {
                 let name = self.g.global_name(*array);
                 let temp = self.long_temp();
+                let stats = self.is_stats(*array);
                 if keys.iter().all(Option::is_some) {
                     let key = self.key(*array, keys);
-                    self.line(&format!("{temp} = stp_map_get(&{name}, &{key}) != NULL;"));
+                    let get = if stats {
+                        let kind = self.g.stat_kind(*array);
+                        format!("stp_stat_map_get({kind}, &{name}, &{key})")
+                    } else {
+                        format!("stp_map_get(&{name}, &{key})")
+                    };
+                    self.line(&format!("{temp} = {get} != NULL;"));
                 } else {
                     let parts = self.key_parts(keys);
+                    let map = if stats {
+                        self.merged_map(*array, expr.span)
+                    } else {
+                        format!("&{name}")
+                    };
                     let entry = self.index_temp();
                     let matches =
-                        self.key_match(*array, &format!("stp_map_key(&{name}, {entry})"), &parts);
+                        self.key_match(*array, &format!("stp_map_key({map}, {entry})"), &parts);
                     self.line(&format!("{temp} = 0;"));
                     self.line(&format!(
-                        "for ({entry} = stp_map_first(&{name}); {entry} != STP_MAP_END; {entry} = stp_map_next(&{name}, {entry})) {{"
+                        "for ({entry} = stp_map_first({map}); {entry} != STP_MAP_END; {entry} = stp_map_next({map}, {entry})) {{"
                     ));
                     self.line(&format!("\tif ({matches}) {{"));
                     self.line(&format!("\t\t{temp} = 1;"));
@@ -734,6 +868,11 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             ExprKind::Call { function, args } => self.call(*function, args, expr),
             ExprKind::Print(print) => self.print(print, expr),
             ExprKind::Unary { op, operand } => {
+                // Folded: C rejects negating the most negative literal,
+                // which wraps to itself in SystemTap.
+                if let (UnaryOp::Neg, ExprKind::Number(n)) = (op, &operand.kind) {
+                    return Value::stable(long_literal(n.wrapping_neg()));
+                }
                 let value = self.expr(operand);
                 let c = match op {
                     UnaryOp::Plus => return value,
@@ -766,7 +905,22 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             ExprKind::Assign { op, target, value } => self.assign(*op, target, value, expr),
             ExprKind::Regex { .. } => self.unsupported(expr.span, "regular expression matching"),
             ExprKind::Stat { op, operand, .. } => self.stat(*op, operand, expr),
-            ExprKind::HistBucket { .. } => self.unsupported(expr.span, "histograms"),
+            ExprKind::HistBucket { hist, bucket } => {
+                let bucket = self.expr(bucket);
+                let bucket = self.stabilize(bucket, Type::Long);
+                let Some((global, stat)) = self.merged_stat(&hist.stat) else {
+                    return Value::stable("0");
+                };
+                let kind = self.g.stat_kind(global);
+                let temp = self.long_temp();
+                let location = self.g.location(expr.span);
+                let jump = self.jump_to_failure();
+                self.line(&format!(
+                    "if (unlikely(!stp_stat_bucket(ctx, {location}, {kind}, {stat}, {}, &{temp}))) {jump}",
+                    bucket.c
+                ));
+                Value::stable(temp)
+            }
             ExprKind::Target(_)
             | ExprKind::Defined(_)
             | ExprKind::Entry(_)
@@ -838,7 +992,10 @@ impl<'g, 'p> BodyGen<'g, 'p> {
     }
 
     fn print(&mut self, print: &'p Print, expr: &'p Expr) -> Value {
-        if print.hist.is_some() || print.args.iter().any(|a| a.ty == Type::Stats) {
+        if let Some(hist) = &print.hist {
+            return self.print_hist(print, hist, expr);
+        }
+        if print.args.iter().any(|a| a.ty == Type::Stats) {
             return self.unsupported(expr.span, "printing statistics");
         }
         let arg_refs: Vec<&'p Expr> = print.args.iter().collect();
@@ -937,6 +1094,27 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             }
             Value::stable("0")
         }
+    }
+
+    /// `print(@hist_*(s))`, `sprint(...)`: the histogram's rows (println
+    /// and sprintln add nothing after them, as in SystemTap).
+    fn print_hist(&mut self, print: &'p Print, hist: &'p crate::ir::Hist, expr: &'p Expr) -> Value {
+        let Some((global, stat)) = self.merged_stat(&hist.stat) else {
+            return Value::stable("0");
+        };
+        let kind = self.g.stat_kind(global);
+        let location = self.g.location(expr.span);
+        let (buffer, value) = if print.function.returns_string() {
+            let temp = self.string_temp();
+            (temp.clone(), Value::stable(temp))
+        } else {
+            ("NULL".to_string(), Value::stable("0"))
+        };
+        let jump = self.jump_to_failure();
+        self.line(&format!(
+            "if (unlikely(!stp_stat_print_hist(ctx, {location}, {kind}, {stat}, {buffer}))) {jump}"
+        ));
+        value
     }
 
     fn binary(&mut self, op: BinaryOp, lhs: &'p Expr, rhs: &'p Expr, expr: &'p Expr) -> Value {
@@ -1055,8 +1233,11 @@ impl<'g, 'p> BodyGen<'g, 'p> {
         let stat = match &target.kind {
             ExprKind::Global(g) => {
                 let value = self.expr(value);
-                let name = self.g.global_name(*g);
-                self.line(&format!("stp_stat_add(&{name}, {});", value.c));
+                let (kind, name) = (self.g.stat_kind(*g), self.g.global_name(*g));
+                self.line(&format!(
+                    "stp_stat_add({kind}, stp_stat_var_slot(&{name}), {});",
+                    value.c
+                ));
                 return Value::stable("0");
             }
             ExprKind::Index { array, keys } if keys.iter().all(Option::is_some) => {
@@ -1067,11 +1248,14 @@ impl<'g, 'p> BodyGen<'g, 'p> {
                 let parts: Vec<Option<Value>> = values.into_iter().map(Some).collect();
                 let key = self.key_from(*array, &parts);
                 let slot = self.slot(*array, &key, target.span);
-                (slot, value)
+                (self.g.stat_kind(*array), slot, value)
             }
             _ => return self.unsupported(target.span, "this `<<<` target"),
         };
-        self.line(&format!("stp_stat_add({}, {});", stat.0, stat.1.c));
+        self.line(&format!(
+            "stp_stat_add({}, {}, {});",
+            stat.0, stat.1, stat.2.c
+        ));
         Value::stable("0")
     }
 
@@ -1083,18 +1267,10 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             StatOp::Min => "STP_STAT_MIN",
             StatOp::Max => "STP_STAT_MAX",
             StatOp::Avg => "STP_STAT_AVG",
-            StatOp::Variance => return self.unsupported(expr.span, "@variance"),
+            StatOp::Variance => "STP_STAT_VARIANCE",
         };
-        let stat = match &operand.kind {
-            ExprKind::Global(g) => format!("&{}", self.g.global_name(*g)),
-            ExprKind::Index { array, keys } if keys.iter().all(Option::is_some) => {
-                let key = self.key(*array, keys);
-                let name = self.g.global_name(*array);
-                let found = self.pointer_temp();
-                self.line(&format!("{found} = stp_map_get(&{name}, &{key});"));
-                found
-            }
-            _ => return self.unsupported(operand.span, "this statistics operand"),
+        let Some((_, stat)) = self.merged_stat(operand) else {
+            return Value::stable("0");
         };
         let temp = self.long_temp();
         let location = self.g.location(expr.span);

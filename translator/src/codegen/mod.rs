@@ -20,7 +20,7 @@ mod c;
 
 use std::fmt::Write as _;
 
-use crate::ast::Literal;
+use crate::ast::{HistKind, Literal};
 use crate::diagnostic::{Diagnostic, SourceMap, Span};
 use crate::ir::{
     Family, FunctionBody, FunctionId, GlobalId, ProbePoint, Program, Type, ValidProgram,
@@ -92,6 +92,12 @@ pub fn generate(
     })
 }
 
+/// Buckets of `@hist_linear(s, low, high, step)`, with the underflow and
+/// overflow ones (sema checked low < high and step > 0).
+pub fn linear_buckets(low: i64, high: i64, step: i64) -> i64 {
+    (high - low) / step + 3
+}
+
 /// Scalar long and string globals of the script are module parameters.
 fn is_parameter(global: &crate::ir::Global) -> bool {
     !global.from_library
@@ -106,6 +112,8 @@ pub(crate) struct Generator<'p> {
     pub max_string_len: usize,
     diagnostics: Vec<Diagnostic>,
     function_names: Vec<String>,
+    /// How each statistics global collects (see [`analysis::StatKind`]).
+    pub stat_kinds: Vec<analysis::StatKind>,
 }
 
 impl<'p> Generator<'p> {
@@ -134,6 +142,7 @@ impl<'p> Generator<'p> {
             max_string_len,
             diagnostics: Vec::new(),
             function_names,
+            stat_kinds: Vec::new(),
         }
     }
 
@@ -177,6 +186,36 @@ impl<'p> Generator<'p> {
         self.function_names[id.0 as usize].clone()
     }
 
+    /// The `struct stp_stat_kind` of a statistics global, as a pointer.
+    pub fn stat_kind(&self, id: GlobalId) -> String {
+        format!(
+            "&stp_stat_kind_{}",
+            ident(&self.program.globals[id.0 as usize].name)
+        )
+    }
+
+    /// The definition of a statistics global's `struct stp_stat_kind`.
+    fn stat_kind_definition(&self, id: GlobalId) -> String {
+        let kind = self.stat_kinds[id.0 as usize];
+        let hist = match kind.hist {
+            None => ".hist = STP_HIST_NONE".to_string(),
+            Some(HistKind::Log) => {
+                ".hist = STP_HIST_LOG, .buckets = STP_HIST_LOG_BUCKETS".to_string()
+            }
+            Some(HistKind::Linear { low, high, step }) => format!(
+                ".hist = STP_HIST_LINEAR, .buckets = {}, .start = {}, .interval = {step}",
+                linear_buckets(low, high, step),
+                long_literal(low)
+            ),
+        };
+        format!(
+            "static const struct stp_stat_kind {} = {{ {hist}, .shift = {}, .variance = {} }};",
+            &self.stat_kind(id)[1..],
+            kind.variance_shift.unwrap_or(0),
+            kind.variance_shift.is_some()
+        )
+    }
+
     /// Entries an array holds: its declared size, or MAXMAPENTRIES.
     pub fn capacity(&self, id: GlobalId) -> String {
         match self.program.globals[id.0 as usize].size {
@@ -212,6 +251,8 @@ impl<'p> Generator<'p> {
         let program = self.program;
         let script_name = options.script_name;
         let analysis = analysis::analyze(program);
+        self.stat_kinds = analysis.stat_kinds.clone();
+        self.diagnostics.extend(analysis.errors.iter().cloned());
         let mut out = String::new();
         let _ = write!(
             out,
@@ -341,6 +382,9 @@ impl<'p> Generator<'p> {
                 global.name,
                 self.location_text(global.span)
             );
+            if global.ty.value == Type::Stats {
+                let _ = writeln!(out, "{}", self.stat_kind_definition(GlobalId(index as u32)));
+            }
             if global.ty.is_array() {
                 let _ = write!(out, "{} {{", self.key_type(GlobalId(index as u32)));
                 for (i, key) in global.ty.keys.iter().enumerate() {
@@ -353,13 +397,18 @@ impl<'p> Generator<'p> {
                         }
                     }
                 }
-                let _ = writeln!(out, " }};\nstatic struct stp_map {name};");
+                let map = if global.ty.value == Type::Stats {
+                    "stp_stat_map"
+                } else {
+                    "stp_map"
+                };
+                let _ = writeln!(out, " }};\nstatic struct {map} {name};");
                 continue;
             }
             let parameter = is_parameter(global);
             match global.ty.value {
                 Type::Stats => {
-                    let _ = writeln!(out, "static struct stp_stat {name};");
+                    let _ = writeln!(out, "static struct stp_stat_var {name};");
                 }
                 Type::String => {
                     let init = match &global.init {
@@ -675,40 +724,56 @@ impl<'p> Generator<'p> {
 
     fn script_struct(&self, out: &mut String, options: &Options) {
         let program = self.program;
-        let arrays: Vec<(GlobalId, &crate::ir::Global)> = program
+        // Everything allocated at load: arrays and statistics.
+        let allocated: Vec<(GlobalId, &crate::ir::Global)> = program
             .globals
             .iter()
             .enumerate()
-            .filter(|(_, g)| g.ty.is_array())
+            .filter(|(_, g)| g.ty.is_array() || g.ty.value == Type::Stats)
             .map(|(i, g)| (GlobalId(i as u32), g))
             .collect();
         out.push_str("\n/* ---- Load and unload ---- */\n\nstatic void stp_script_exit(void)\n{\n");
-        for (id, _) in &arrays {
-            let _ = writeln!(out, "\tstp_map_free(&{});", self.global_name(*id));
+        for (id, global) in &allocated {
+            let free = match (global.ty.is_array(), global.ty.value) {
+                (true, Type::Stats) => "stp_stat_map_free",
+                (true, _) => "stp_map_free",
+                _ => "stp_stat_var_free",
+            };
+            let _ = writeln!(out, "\t{free}(&{});", self.global_name(*id));
         }
         out.push_str("\tstp_lang_free();\n}\n\n");
         out.push_str("static int stp_script_init(void)\n{\n");
-        if arrays.is_empty() {
+        if allocated.is_empty() {
             out.push_str("\treturn stp_lang_alloc(sizeof(struct stp_cpu_area));\n}\n");
         } else {
             out.push_str("\tint err = stp_lang_alloc(sizeof(struct stp_cpu_area));\n\n");
         }
-        for (id, global) in &arrays {
-            let value = match global.ty.value {
-                Type::String => "MAXSTRINGLEN",
-                Type::Stats => "sizeof(struct stp_stat)",
-                _ => "sizeof(int64_t)",
+        for (id, global) in &allocated {
+            let name = self.global_name(*id);
+            let init = match (global.ty.is_array(), global.ty.value) {
+                (true, Type::Stats) => format!(
+                    "stp_stat_map_init(&{name}, {}, {}, sizeof({}), {})",
+                    self.stat_kind(*id),
+                    self.capacity(*id),
+                    self.key_type(*id),
+                    global.wrap
+                ),
+                (true, value) => format!(
+                    "stp_map_init(&{name}, {}, sizeof({}), {}, {})",
+                    self.capacity(*id),
+                    self.key_type(*id),
+                    if value == Type::String {
+                        "MAXSTRINGLEN"
+                    } else {
+                        "sizeof(int64_t)"
+                    },
+                    global.wrap
+                ),
+                _ => format!("stp_stat_var_init(&{name}, {})", self.stat_kind(*id)),
             };
-            let _ = writeln!(
-                out,
-                "\terr = err ?: stp_map_init(&{}, {}, sizeof({}), {value}, {});",
-                self.global_name(*id),
-                self.capacity(*id),
-                self.key_type(*id),
-                global.wrap
-            );
+            let _ = writeln!(out, "\terr = err ?: {init};");
         }
-        if !arrays.is_empty() {
+        if !allocated.is_empty() {
             out.push_str("\tif (err)\n\t\tstp_script_exit();\n\treturn err;\n}\n");
         }
         let _ = write!(

@@ -1218,10 +1218,25 @@ impl<'a> Resolver<'a> {
 
     fn lower_hist(&mut self, hist: &ast::HistOp, cx: &mut BodyCx) -> ir::Hist {
         if let ast::HistKind::Linear { low, high, step } = hist.kind {
+            let in_int = |n: i64| i32::try_from(n).is_ok();
             if step <= 0 || high <= low {
                 self.report(Diagnostic::error(
                     hist.span,
                     "`@hist_linear` needs low < high and a positive step",
+                ));
+            } else if !(in_int(low) && in_int(high) && in_int(step)) {
+                self.report(Diagnostic::error(
+                    hist.span,
+                    "`@hist_linear` bounds and step must fit in 32 bits, as in SystemTap",
+                ));
+            } else if (high - low) / step + 3 > 128 {
+                // SystemTap's limit, the underflow and overflow buckets included.
+                self.report(Diagnostic::error(
+                    hist.span,
+                    format!(
+                        "`@hist_linear` would have {} buckets with the underflow and overflow ones, at most 128 are allowed: use a larger step or a narrower range",
+                        (high - low) / step + 3
+                    ),
                 ));
             }
         }
@@ -1347,11 +1362,19 @@ impl<'a> Resolver<'a> {
                     }
                 }
             }
-            E::Stat { op, operand, param } => ir::ExprKind::Stat {
-                op: *op,
-                operand: Box::new(self.lower_expr(operand, cx)),
-                param: *param,
-            },
+            E::Stat { op, operand, param } => {
+                if let Some(shift) = param.filter(|shift| !(0..=62).contains(shift)) {
+                    self.report(Diagnostic::error(
+                        span,
+                        format!("bit shift ({shift}) out of range <0..62>"),
+                    ));
+                }
+                ir::ExprKind::Stat {
+                    op: *op,
+                    operand: Box::new(self.lower_expr(operand, cx)),
+                    param: *param,
+                }
+            }
             E::Target(target) => ir::ExprKind::Target(Box::new(self.lower_target(target, cx))),
             E::Defined(inner) => ir::ExprKind::Defined(Box::new(self.lower_expr(inner, cx))),
             E::Entry(inner) => ir::ExprKind::Entry(Box::new(self.lower_expr(inner, cx))),

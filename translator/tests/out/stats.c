@@ -18,11 +18,13 @@
 /* ---- Globals ---- */
 
 /* global st at stats.stp:2:8 */
-static struct stp_stat stp_global_st;
+static const struct stp_stat_kind stp_stat_kind_st = { .hist = STP_HIST_NONE, .shift = 0, .variance = false };
+static struct stp_stat_var stp_global_st;
 
 /* global by_key at stats.stp:2:12 */
+static const struct stp_stat_kind stp_stat_kind_by_key = { .hist = STP_HIST_NONE, .shift = 0, .variance = false };
 struct stp_key_by_key { char k0[MAXSTRINGLEN]; };
-static struct stp_map stp_global_by_key;
+static struct stp_stat_map stp_global_by_key;
 
 /* One lock per global, by index; handlers take them in index order. */
 static struct stp_lock stp_lock_table[2];
@@ -32,15 +34,15 @@ static struct stp_lock stp_lock_table[2];
 struct stp_locals_probe_0 {
 	char local_k[MAXSTRINGLEN];
 	char local_m[MAXSTRINGLEN];
-	struct stp_key_by_key key_6;
-	struct stp_key_by_key key_8;
-	struct stp_key_by_key key_10;
-	u32 order_13[MAXMAPENTRIES];
-	u32 scratch_13[MAXMAPENTRIES];
-	struct stp_key_by_key key_16;
-	struct stp_key_by_key key_19;
-	struct stp_key_by_key key_22;
-	char tmp_25[MAXSTRINGLEN];
+	struct stp_key_by_key key_11;
+	struct stp_key_by_key key_13;
+	struct stp_key_by_key key_15;
+	u32 order_18[MAXMAPENTRIES];
+	u32 scratch_18[MAXMAPENTRIES];
+	struct stp_key_by_key key_21;
+	struct stp_key_by_key key_24;
+	struct stp_key_by_key key_27;
+	char tmp_30[MAXSTRINGLEN];
 };
 
 struct stp_cpu_area {
@@ -78,99 +80,119 @@ static void stp_probe_0(struct stp_context *ctx)
 {
 	struct stp_cpu_area *area = stp_lang_enter(ctx);
 	struct stp_locals_probe_0 *l = &area->probe.probe_0;
-	int64_t t1;
+	void *p1;
 	int64_t t2;
-	int64_t t3;
+	void *p3;
 	int64_t t4;
-	int64_t t5;
+	void *p5;
+	int64_t t6;
 	void *p7;
+	int64_t t8;
 	void *p9;
-	void *p11;
-	u32 e12;
-	u32 e14;
-	u32 e15;
-	void *p17;
-	int64_t t18;
-	void *p20;
-	int64_t t21;
-	void *p23;
-	int64_t t24;
+	int64_t t10;
+	void *p12;
+	void *p14;
+	void *p16;
+	u32 e17;
+	u32 e19;
+	u32 e20;
+	void *p22;
+	int64_t t23;
+	void *p25;
 	int64_t t26;
-	int64_t t27;
+	void *p28;
 	int64_t t29;
+	void *p31;
+	int64_t t32;
+	void *p33;
+	int64_t t34;
+	void *p36;
+	int64_t t37;
 
 	if (!stp_locks_take(ctx, stp_probe_0_locks, ARRAY_SIZE(stp_probe_0_locks)))
 		return;
 	l->local_k[0] = '\0';
 	l->local_m[0] = '\0';
 	if (unlikely(!stp_actions(ctx, &area->lang, 11, "stats.stp:4:13"))) goto out;
-	stp_stat_add(&stp_global_st, 4LL);
-	stp_stat_add(&stp_global_st, (-2LL));
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:10", &stp_global_st, STP_STAT_COUNT, &t1))) goto out;
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:27", &stp_global_st, STP_STAT_SUM, &t2))) goto out;
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:42", &stp_global_st, STP_STAT_MIN, &t3))) goto out;
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:57", &stp_global_st, STP_STAT_MAX, &t4))) goto out;
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:72", &stp_global_st, STP_STAT_AVG, &t5))) goto out;
-	stp_printf(ctx, "%lld%s%lld%s%lld%s%lld%s%lld\n", t1, " ", t2, " ", t3, " ", t4, " ", t5);
-	memset(&l->key_6, 0, sizeof(l->key_6));
-	stp_string_copy(l->key_6.k0, "b");
-	p7 = stp_map_set(&stp_global_by_key, &l->key_6);
-	if (unlikely(!p7)) {
-		stp_map_overflow(ctx, "stats.stp:8:2", &stp_global_by_key);
+	stp_stat_add(&stp_stat_kind_st, stp_stat_var_slot(&stp_global_st), 4LL);
+	stp_stat_add(&stp_stat_kind_st, stp_stat_var_slot(&stp_global_st), (-2LL));
+	p1 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:10", p1, STP_STAT_COUNT, &t2))) goto out;
+	p3 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:27", p3, STP_STAT_SUM, &t4))) goto out;
+	p5 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:42", p5, STP_STAT_MIN, &t6))) goto out;
+	p7 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:57", p7, STP_STAT_MAX, &t8))) goto out;
+	p9 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:7:72", p9, STP_STAT_AVG, &t10))) goto out;
+	stp_printf(ctx, "%lld%s%lld%s%lld%s%lld%s%lld\n", t2, " ", t4, " ", t6, " ", t8, " ", t10);
+	memset(&l->key_11, 0, sizeof(l->key_11));
+	stp_string_copy(l->key_11.k0, "b");
+	p12 = stp_map_set(stp_stat_map_cpu(&stp_global_by_key, smp_processor_id()), &l->key_11);
+	if (unlikely(!p12)) {
+		stp_map_overflow(ctx, "stats.stp:8:2", stp_stat_map_cpu(&stp_global_by_key, smp_processor_id()));
 		goto out;
 	}
-	stp_stat_add(p7, 5LL);
-	memset(&l->key_8, 0, sizeof(l->key_8));
-	stp_string_copy(l->key_8.k0, "a");
-	p9 = stp_map_set(&stp_global_by_key, &l->key_8);
-	if (unlikely(!p9)) {
-		stp_map_overflow(ctx, "stats.stp:9:2", &stp_global_by_key);
+	stp_stat_add(&stp_stat_kind_by_key, p12, 5LL);
+	memset(&l->key_13, 0, sizeof(l->key_13));
+	stp_string_copy(l->key_13.k0, "a");
+	p14 = stp_map_set(stp_stat_map_cpu(&stp_global_by_key, smp_processor_id()), &l->key_13);
+	if (unlikely(!p14)) {
+		stp_map_overflow(ctx, "stats.stp:9:2", stp_stat_map_cpu(&stp_global_by_key, smp_processor_id()));
 		goto out;
 	}
-	stp_stat_add(p9, 1LL);
-	memset(&l->key_10, 0, sizeof(l->key_10));
-	stp_string_copy(l->key_10.k0, "b");
-	p11 = stp_map_set(&stp_global_by_key, &l->key_10);
-	if (unlikely(!p11)) {
-		stp_map_overflow(ctx, "stats.stp:10:2", &stp_global_by_key);
+	stp_stat_add(&stp_stat_kind_by_key, p14, 1LL);
+	memset(&l->key_15, 0, sizeof(l->key_15));
+	stp_string_copy(l->key_15.k0, "b");
+	p16 = stp_map_set(stp_stat_map_cpu(&stp_global_by_key, smp_processor_id()), &l->key_15);
+	if (unlikely(!p16)) {
+		stp_map_overflow(ctx, "stats.stp:10:2", stp_stat_map_cpu(&stp_global_by_key, smp_processor_id()));
 		goto out;
 	}
-	stp_stat_add(p11, 6LL);
-	e15 = stp_map_sorted(&stp_global_by_key, &(const struct stp_map_sort){ .by_value = false, .string = true, .descending = false, .offset = offsetof(struct stp_key_by_key, k0) }, l->order_13, l->scratch_13);
-	for (e14 = 0; e14 < e15; e14++) {
-		e12 = l->order_13[e14];
-		stp_string_copy(l->local_k, ((struct stp_key_by_key *)stp_map_key(&stp_global_by_key, e12))->k0);
+	stp_stat_add(&stp_stat_kind_by_key, p16, 6LL);
+	if (unlikely(!stp_stat_map_merge(&stp_stat_kind_by_key, &stp_global_by_key))) {
+		stp_map_overflow(ctx, "stats.stp:11:2", &stp_global_by_key.merged);
+		goto out;
+	}
+	e20 = stp_map_sorted(&stp_global_by_key.merged, &(const struct stp_map_sort){ .by_value = false, .string = true, .descending = false, .offset = offsetof(struct stp_key_by_key, k0) }, l->order_18, l->scratch_18);
+	for (e19 = 0; e19 < e20; e19++) {
+		e17 = l->order_18[e19];
+		stp_string_copy(l->local_k, ((struct stp_key_by_key *)stp_map_key(&stp_global_by_key.merged, e17))->k0);
 		if (unlikely(!stp_actions(ctx, &area->lang, 2, "stats.stp:12:3"))) goto out;
-		stp_string_copy(l->tmp_25, l->local_k);
-		memset(&l->key_16, 0, sizeof(l->key_16));
-		stp_string_copy(l->key_16.k0, l->local_k);
-		p17 = stp_map_get(&stp_global_by_key, &l->key_16);
-		if (unlikely(!stp_stat_get(ctx, "stats.stp:12:19", p17, STP_STAT_COUNT, &t18))) goto out;
-		memset(&l->key_19, 0, sizeof(l->key_19));
-		stp_string_copy(l->key_19.k0, l->local_k);
-		p20 = stp_map_get(&stp_global_by_key, &l->key_19);
-		if (unlikely(!stp_stat_get(ctx, "stats.stp:12:43", p20, STP_STAT_SUM, &t21))) goto out;
-		memset(&l->key_22, 0, sizeof(l->key_22));
-		stp_string_copy(l->key_22.k0, l->local_k);
-		p23 = stp_map_get(&stp_global_by_key, &l->key_22);
-		if (unlikely(!stp_stat_get(ctx, "stats.stp:12:65", p23, STP_STAT_MAX, &t24))) goto out;
-		stp_printf(ctx, "%s%s%lld%s%lld%s%lld\n", l->tmp_25, " ", t18, " ", t21, " ", t24);
+		stp_string_copy(l->tmp_30, l->local_k);
+		memset(&l->key_21, 0, sizeof(l->key_21));
+		stp_string_copy(l->key_21.k0, l->local_k);
+		p22 = (void *)stp_stat_map_get(&stp_stat_kind_by_key, &stp_global_by_key, &l->key_21);
+		if (unlikely(!stp_stat_get(ctx, "stats.stp:12:19", p22, STP_STAT_COUNT, &t23))) goto out;
+		memset(&l->key_24, 0, sizeof(l->key_24));
+		stp_string_copy(l->key_24.k0, l->local_k);
+		p25 = (void *)stp_stat_map_get(&stp_stat_kind_by_key, &stp_global_by_key, &l->key_24);
+		if (unlikely(!stp_stat_get(ctx, "stats.stp:12:43", p25, STP_STAT_SUM, &t26))) goto out;
+		memset(&l->key_27, 0, sizeof(l->key_27));
+		stp_string_copy(l->key_27.k0, l->local_k);
+		p28 = (void *)stp_stat_map_get(&stp_stat_kind_by_key, &stp_global_by_key, &l->key_27);
+		if (unlikely(!stp_stat_get(ctx, "stats.stp:12:65", p28, STP_STAT_MAX, &t29))) goto out;
+		stp_printf(ctx, "%s%s%lld%s%lld%s%lld\n", l->tmp_30, " ", t23, " ", t26, " ", t29);
 	}
-	memset(&stp_global_st, 0, sizeof(stp_global_st));
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:14:10", &stp_global_st, STP_STAT_COUNT, &t26))) goto out;
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:14:27", &stp_global_st, STP_STAT_SUM, &t27))) goto out;
-	stp_printf(ctx, "%lld%s%lld\n", t26, " ", t27);
+	stp_stat_var_clear(&stp_stat_kind_st, &stp_global_st);
+	p31 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:14:10", p31, STP_STAT_COUNT, &t32))) goto out;
+	p33 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:14:27", p33, STP_STAT_SUM, &t34))) goto out;
+	stp_printf(ctx, "%lld%s%lld\n", t32, " ", t34);
 	/* try */
-	if (unlikely(!stp_actions(ctx, &area->lang, 1, "stats.stp:15:6"))) goto catch_28;
-	if (unlikely(!stp_stat_get(ctx, "stats.stp:16:11", &stp_global_st, STP_STAT_AVG, &t29))) goto catch_28;
-	stp_printf(ctx, "%lld\n", t29);
-	goto end_try_28;
-catch_28:
+	if (unlikely(!stp_actions(ctx, &area->lang, 1, "stats.stp:15:6"))) goto catch_35;
+	p36 = (void *)stp_stat_var_read(&stp_stat_kind_st, &stp_global_st);
+	if (unlikely(!stp_stat_get(ctx, "stats.stp:16:11", p36, STP_STAT_AVG, &t37))) goto catch_35;
+	stp_printf(ctx, "%lld\n", t37);
+	goto end_try_35;
+catch_35:
 	if (!stp_catch(ctx, &area->lang, l->local_m))
 		goto out;
 	if (unlikely(!stp_actions(ctx, &area->lang, 1, "stats.stp:17:14"))) goto out;
 	stp_printf(ctx, "%s%s\n", "caught: ", l->local_m);
-end_try_28:
+end_try_35:
 	;
 	stp_function_exit(ctx, area, "stats.stp:20:2");
 	if (unlikely(stp_failed(ctx))) goto out;
@@ -186,7 +208,8 @@ static const struct stp_probe stp_probes[] = {
 
 static void stp_script_exit(void)
 {
-	stp_map_free(&stp_global_by_key);
+	stp_stat_var_free(&stp_global_st);
+	stp_stat_map_free(&stp_global_by_key);
 	stp_lang_free();
 }
 
@@ -194,7 +217,8 @@ static int stp_script_init(void)
 {
 	int err = stp_lang_alloc(sizeof(struct stp_cpu_area));
 
-	err = err ?: stp_map_init(&stp_global_by_key, MAXMAPENTRIES, sizeof(struct stp_key_by_key), sizeof(struct stp_stat), false);
+	err = err ?: stp_stat_var_init(&stp_global_st, &stp_stat_kind_st);
+	err = err ?: stp_stat_map_init(&stp_global_by_key, &stp_stat_kind_by_key, MAXMAPENTRIES, sizeof(struct stp_key_by_key), false);
 	if (err)
 		stp_script_exit();
 	return err;
