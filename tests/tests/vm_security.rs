@@ -350,6 +350,16 @@ fn setuid_runner_for_stapusr_members() {
     );
     as_user(&mut guest, "carol reaps", "carol", "stap-verify-run --reap");
     guest.step("root reaps", &format!("stap-verify-run --reap; {LOADED}"));
+    as_user(
+        &mut guest,
+        "next run reaps",
+        "alice",
+        &format!(
+            "stap-verify-run -q /b/ticker.stpb >/tmp/n.out & p=$!; {}; kill -KILL $p; wait $p; \
+             stap-verify-run -q /b/show.stpb",
+            wait_for_ticks("/tmp/n.out")
+        ),
+    );
     guest.step("syslog", "cat /tmp/syslog");
 
     let vm = boot(&spec, &guest).unwrap_or_else(|e| panic!("{e}"));
@@ -523,7 +533,21 @@ fn check(vm: &VmRun) {
         "carol must not reap alice's module"
     );
     let root = &vm.step("root reaps").output;
-    assert!(root.ends_with("no module\n"), "{root}");
+    assert!(
+        root.contains("unloaded module sec_ticker, left loaded by a killed run of alice")
+            && root.ends_with("no module\n"),
+        "{root}"
+    );
+    let next = vm.command("next run reaps");
+    assert_eq!(next.status, 0, "{}", next.stderr);
+    assert!(
+        next.stderr
+            .contains("unloaded module sec_ticker, left loaded by a killed run of alice"),
+        "{}",
+        next.stderr
+    );
+    assert_eq!(next.stdout, "target 0\nend\n");
+    assert_eq!(modules(vm, "next run reaps"), NONE_LOADED);
 
     let syslog = &vm.step("syslog").output;
     for line in [
