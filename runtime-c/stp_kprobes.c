@@ -191,8 +191,10 @@ unsigned int stp_backtrace(struct pt_regs *regs, unsigned long *addresses, unsig
 	struct unwind_state state;
 	unsigned int n = 0;
 
-	if (user_mode(regs))
+	if (user_mode(regs) || !max)
 		return 0;
+	/* The unwinder starts at the caller of the code `regs` interrupted. */
+	addresses[n++] = instruction_pointer(regs);
 	for (unwind_start(&state, current, regs, NULL); !unwind_done(&state) && n < max;
 	     unwind_next_frame(&state)) {
 		unsigned long address = unwind_get_return_address(&state);
@@ -210,7 +212,9 @@ const char *stp_symbol(unsigned long address, bool full)
 	size_t len;
 
 	if (!full) {
+		/* The name alone, without the kernel's " [module]". */
 		sprint_symbol_no_offset(buffer, address);
+		buffer[strcspn(buffer, " ")] = '\0';
 		return buffer;
 	}
 	len = sprint_symbol(buffer, address);

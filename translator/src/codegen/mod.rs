@@ -744,22 +744,19 @@ impl<'p> Generator<'p> {
 
 /// The `stp_probe` fields of a kprobe point (its shape was checked by sema).
 fn kprobe_fields(entry: &mut String, point: &ProbePoint) {
-    let string = |name: &str| match point.component(name).and_then(|c| c.arg.as_ref()) {
-        Some(Literal::String(text)) => Some(c_str(text)),
-        _ => None,
-    };
-    if let Some(module) = string("module") {
-        let _ = write!(entry, ",\n\t  .module = {module}");
+    let arg = |name: &str| point.component(name).and_then(|c| c.arg.as_ref());
+    let mut fields = Vec::new();
+    if let Some(Literal::String(module)) = arg("module") {
+        fields.push(format!(".module = {}", c_str(module)));
     }
-    if let Some(symbol) = string("function") {
-        let _ = write!(entry, ",\n\t  .symbol = {symbol}");
+    if let Some(Literal::String(symbol)) = arg("function") {
+        fields.push(format!(".symbol = {}", c_str(symbol)));
     }
-    if let Some(Literal::Number(address)) =
-        point.component("statement").and_then(|c| c.arg.as_ref())
-    {
-        let _ = write!(entry, ",\n\t  .address = {:#x}UL", *address as u64);
+    if let Some(Literal::Number(address)) = arg("statement") {
+        fields.push(format!(".address = {:#x}UL", *address as u64));
     }
-    if let Some(Literal::Number(n)) = point.component("maxactive").and_then(|c| c.arg.as_ref()) {
-        let _ = write!(entry, ", .maxactive = {n}");
+    if let Some(Literal::Number(n)) = arg("maxactive") {
+        fields.push(format!(".maxactive = {n}"));
     }
+    let _ = write!(entry, ",\n\t  {}", fields.join(", "));
 }
