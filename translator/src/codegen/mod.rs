@@ -596,7 +596,13 @@ impl<'p> Generator<'p> {
             out,
             "static void stp_probe_{index}(struct stp_context *ctx)\n{{"
         );
-        out.push_str("\tstruct stp_cpu_area *area = stp_lang_enter(ctx);\n");
+        if compiled.code.trim().is_empty() && compiled.c_locals.is_empty() {
+            // An empty handler (a probe kept for its side effects, e.g. a
+            // registration) uses nothing of the area.
+            out.push_str("\tstp_lang_enter(ctx);\n");
+        } else {
+            out.push_str("\tstruct stp_cpu_area *area = stp_lang_enter(ctx);\n");
+        }
         if !compiled.fields.is_empty() {
             let _ = writeln!(
                 out,
@@ -655,6 +661,8 @@ impl<'p> Generator<'p> {
             Family::Error => "STP_PROBE_ERROR",
             Family::Never => "STP_PROBE_NEVER",
             Family::Timer => "STP_PROBE_TIMER",
+            Family::Kprobe if point.component("return").is_some() => "STP_PROBE_KRETPROBE",
+            Family::Kprobe => "STP_PROBE_KPROBE",
             _ => {
                 self.unsupported(point.span, &format!("`{}` probes", point.family.name()));
                 return None;
@@ -715,6 +723,8 @@ impl<'p> Generator<'p> {
                     return None;
                 }
             }
+        } else if point.family == Family::Kprobe {
+            kprobe_fields(&mut entry, point);
         } else if let Some(first) = point.components.first() {
             sequence = number(&first.arg).unwrap_or(0);
         }
@@ -795,4 +805,23 @@ impl<'p> Generator<'p> {
             )),
         );
     }
+}
+
+/// The `stp_probe` fields of a kprobe point (its shape was checked by sema).
+fn kprobe_fields(entry: &mut String, point: &ProbePoint) {
+    let arg = |name: &str| point.component(name).and_then(|c| c.arg.as_ref());
+    let mut fields = Vec::new();
+    if let Some(Literal::String(module)) = arg("module") {
+        fields.push(format!(".module = {}", c_str(module)));
+    }
+    if let Some(Literal::String(symbol)) = arg("function") {
+        fields.push(format!(".symbol = {}", c_str(symbol)));
+    }
+    if let Some(Literal::Number(address)) = arg("statement") {
+        fields.push(format!(".address = {:#x}UL", *address as u64));
+    }
+    if let Some(Literal::Number(n)) = arg("maxactive") {
+        fields.push(format!(".maxactive = {n}"));
+    }
+    let _ = write!(entry, ",\n\t  {}", fields.join(", "));
 }
