@@ -146,7 +146,8 @@ fn stat_kinds<'a>(
                             format!("conflicting @variance bit shifts declared on `{name}` (previously {previous}): use one shift per statistic"),
                         ))
                     }
-                    Some(previous) if shift == 0 => kind.variance_shift = Some(previous),
+                    // A shift given once holds for the plain `@variance(s)` too.
+                    Some(previous) if previous != 0 => {}
                     _ => kind.variance_shift = Some(shift),
                 },
             }

@@ -62,7 +62,6 @@ struct stp_locals_show {
 	struct stp_key_lat key_1;
 	struct stp_key_lat key_4;
 	char tmp_7[MAXSTRINGLEN];
-	char tmp_8[MAXSTRINGLEN];
 };
 
 struct stp_cpu_area {
@@ -96,17 +95,16 @@ static void stp_function_show(struct stp_context *ctx, struct stp_cpu_area *area
 	l = &area->frames[area->lang.nesting - 1].show;
 	stp_string_copy(l->local_k, arg_k);
 	if (unlikely(!stp_actions(ctx, &area->lang, 1, "stats_hist.stp:4:18"))) goto out;
-	stp_string_copy(l->tmp_7, l->local_k);
 	memset(&l->key_1, 0, sizeof(l->key_1));
 	stp_string_copy(l->key_1.k0, l->local_k);
 	p2 = (void *)stp_stat_map_get(&stp_stat_kind_lat, &stp_global_lat, &l->key_1);
-	if (unlikely(!stp_stat_get(ctx, "stats_hist.stp:5:32", p2, STP_STAT_COUNT, &t3))) goto out;
+	if (unlikely(!stp_stat_get(ctx, "stats_hist.stp:5:26", p2, STP_STAT_COUNT, &t3))) goto out;
 	memset(&l->key_4, 0, sizeof(l->key_4));
 	stp_string_copy(l->key_4.k0, l->local_k);
 	p5 = (void *)stp_stat_map_get(&stp_stat_kind_lat, &stp_global_lat, &l->key_4);
-	if (unlikely(!stp_stat_get(ctx, "stats_hist.stp:5:48", p5, STP_STAT_VARIANCE, &t6))) goto out;
-	snprintf(l->tmp_8, MAXSTRINGLEN, "%s %lld %lld", l->tmp_7, t3, t6);
-	stp_string_copy(stp_ret, l->tmp_8);
+	if (unlikely(!stp_stat_get(ctx, "stats_hist.stp:5:42", p5, STP_STAT_VARIANCE, &t6))) goto out;
+	snprintf(l->tmp_7, MAXSTRINGLEN, "%lld %lld", t3, t6);
+	stp_string_copy(stp_ret, l->tmp_7);
 	goto out;
 out:
 	area->lang.nesting--;
