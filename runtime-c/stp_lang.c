@@ -19,6 +19,15 @@ DEFINE_PER_CPU(void *, stp_lang_area);
 
 /* ---- Per-CPU areas ---- */
 
+void stp_sprintf(char *dst, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(dst, MAXSTRINGLEN, fmt, args);
+	va_end(args);
+}
+
 void stp_lang_free(void)
 {
 	int cpu;

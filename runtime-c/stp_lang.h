@@ -151,6 +151,12 @@ void stp_string_concat(char *dst, const char *a, const char *b);
  * `dst` (a MAXSTRINGLEN buffer), as far as they fit; returns the new length. */
 size_t stp_string_append(char *dst, size_t used, const char *src, size_t len);
 
+/* sprintf(): formats into `dst` (a MAXSTRINGLEN buffer), truncating. Out
+ * of line on purpose: inlined, snprintf with a destination and an
+ * argument both in the per-CPU area trips GCC's -Wrestrict, which cannot
+ * tell that they are different slots. */
+__printf(2, 3) void stp_sprintf(char *dst, const char *fmt, ...);
+
 /* A `*` width or precision from the script, clamped to what vsnprintf
  * accepts without a warning. */
 static inline int stp_format_count(s64 count)

@@ -1065,9 +1065,7 @@ impl<'g, 'p> BodyGen<'g, 'p> {
             if format.is_empty() {
                 self.line(&format!("{temp}[0] = '\\0';"));
             } else {
-                self.line(&format!(
-                    "snprintf({temp}, MAXSTRINGLEN, {format_c}{call_args});"
-                ));
+                self.line(&format!("stp_sprintf({temp}, {format_c}{call_args});"));
             }
             Value::stable(temp)
         } else {

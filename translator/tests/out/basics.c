@@ -290,10 +290,10 @@ static void stp_probe_0(struct stp_context *ctx)
 	stp_printf(ctx, "%lld%s%s\n", (int64_t)l->local_n, " ", l->local_s);
 	stp_printf(ctx, "%lld, %s, %lld", 1LL, "two", 3LL);
 	stp_printf(ctx, "%s|%s\n", "a", "b");
-	snprintf(l->tmp_3, MAXSTRINGLEN, "%3s|%-3s|%.2s\n", "a", "b", "xyz");
+	stp_sprintf(l->tmp_3, "%3s|%-3s|%.2s\n", "a", "b", "xyz");
 	stp_printf(ctx, "%s", l->tmp_3);
-	snprintf(l->tmp_4, MAXSTRINGLEN, "%lld", 42LL);
-	snprintf(l->tmp_5, MAXSTRINGLEN, "%s\n", "!");
+	stp_sprintf(l->tmp_4, "%lld", 42LL);
+	stp_sprintf(l->tmp_5, "%s\n", "!");
 	stp_string_concat(l->tmp_6, l->tmp_4, l->tmp_5);
 	stp_string_copy(l->local_x, l->tmp_6);
 	stp_printf(ctx, "%s", l->local_x);

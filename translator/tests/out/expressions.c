@@ -58,6 +58,8 @@ struct stp_locals_probe_0 {
 	u32 order_40[MAXMAPENTRIES];
 	u32 scratch_40[MAXMAPENTRIES];
 	char tmp_45[MAXSTRINGLEN];
+	char tmp_48[MAXSTRINGLEN];
+	char tmp_49[MAXSTRINGLEN];
 };
 
 struct stp_locals_f {
@@ -73,6 +75,11 @@ struct stp_locals_g {
 	struct stp_key_a key_5;
 };
 
+struct stp_locals_label {
+	char local_text[MAXSTRINGLEN];
+	char tmp_1[MAXSTRINGLEN];
+};
+
 struct stp_cpu_area {
 	struct stp_lang lang;
 	union {
@@ -82,6 +89,7 @@ struct stp_cpu_area {
 	union {
 		struct stp_locals_f f;
 		struct stp_locals_g g;
+		struct stp_locals_label label;
 	} frames[MAXNESTING];
 };
 
@@ -89,6 +97,7 @@ struct stp_cpu_area {
 
 static __maybe_unused void stp_function_f(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite, char *stp_ret, int64_t arg_x);
 static __maybe_unused int64_t stp_function_g(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite, int64_t arg_x);
+static __maybe_unused void stp_function_label(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite, char *stp_ret, const char *arg_text);
 static __maybe_unused void stp_function_exit(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite);
 
 static void stp_function_f(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite, char *stp_ret, int64_t arg_x)
@@ -102,7 +111,7 @@ static void stp_function_f(struct stp_context *ctx, struct stp_cpu_area *area, c
 	l = &area->frames[area->lang.nesting - 1].f;
 	l->local_x = arg_x;
 	if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:6:23"))) goto out;
-	snprintf(l->tmp_1, MAXSTRINGLEN, "%lld", (int64_t)l->local_x);
+	stp_sprintf(l->tmp_1, "%lld", (int64_t)l->local_x);
 	stp_string_copy(stp_ret, l->tmp_1);
 	goto out;
 out:
@@ -121,19 +130,19 @@ static int64_t stp_function_g(struct stp_context *ctx, struct stp_cpu_area *area
 		return stp_ret;
 	l = &area->frames[area->lang.nesting - 1].g;
 	l->local_x = arg_x;
-	if (unlikely(!stp_actions(ctx, &area->lang, 2, "expressions.stp:8:15"))) goto out;
-	stp_function_f(ctx, area, "expressions.stp:9:4", l->tmp_1, l->local_x);
+	if (unlikely(!stp_actions(ctx, &area->lang, 2, "expressions.stp:12:15"))) goto out;
+	stp_function_f(ctx, area, "expressions.stp:13:4", l->tmp_1, l->local_x);
 	if (unlikely(stp_failed(ctx))) goto out;
 	memset(&l->key_2, 0, sizeof(l->key_2));
 	stp_string_copy(l->key_2.k0, l->tmp_1);
 	l->key_2.k1 = l->local_x;
 	p3 = stp_map_set(&stp_global_a, &l->key_2);
 	if (unlikely(!p3)) {
-		stp_map_overflow(ctx, "expressions.stp:9:2", &stp_global_a);
+		stp_map_overflow(ctx, "expressions.stp:13:2", &stp_global_a);
 		goto out;
 	}
 	(*(int64_t *)p3) = l->local_x;
-	stp_function_f(ctx, area, "expressions.stp:10:11", l->tmp_4, l->local_x);
+	stp_function_f(ctx, area, "expressions.stp:14:11", l->tmp_4, l->local_x);
 	if (unlikely(stp_failed(ctx))) goto out;
 	memset(&l->key_5, 0, sizeof(l->key_5));
 	stp_string_copy(l->key_5.k0, l->tmp_4);
@@ -145,6 +154,24 @@ static int64_t stp_function_g(struct stp_context *ctx, struct stp_cpu_area *area
 out:
 	area->lang.nesting--;
 	return stp_ret;
+}
+
+static void stp_function_label(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite, char *stp_ret, const char *arg_text)
+{
+	struct stp_locals_label *l;
+	/* stp_ret: the caller's buffer */
+
+	stp_ret[0] = '\0';
+	if (!stp_nest(ctx, &area->lang, callsite))
+		return;
+	l = &area->frames[area->lang.nesting - 1].label;
+	stp_string_copy(l->local_text, arg_text);
+	if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:10:37"))) goto out;
+	stp_sprintf(l->tmp_1, "<%s>", l->local_text);
+	stp_string_copy(stp_ret, l->tmp_1);
+	goto out;
+out:
+	area->lang.nesting--;
 }
 
 static void stp_function_exit(struct stp_context *ctx, struct stp_cpu_area *area, const char *callsite)
@@ -161,7 +188,7 @@ static void stp_function_exit(struct stp_context *ctx, struct stp_cpu_area *area
 
 /* ---- Probes ---- */
 
-/* probe begin at expressions.stp:13:1 */
+/* probe begin at expressions.stp:17:1 */
 static const struct stp_lock_use stp_probe_0_locks[] = {
 	{ &stp_lock_table[0], true }, /* s */
 	{ &stp_lock_table[1], true }, /* a */
@@ -210,27 +237,27 @@ static void stp_probe_0(struct stp_context *ctx)
 	l->local_k1[0] = '\0';
 	l->local_k2 = 0;
 	l->local_v = 0;
-	if (unlikely(!stp_actions(ctx, &area->lang, 19, "expressions.stp:13:13"))) goto out;
+	if (unlikely(!stp_actions(ctx, &area->lang, 20, "expressions.stp:17:13"))) goto out;
 	stp_string_copy(stp_global_s, "x");
 	stp_string_copy(l->tmp_1, stp_global_s);
 	stp_string_concat(stp_global_s, stp_global_s, l->tmp_1);
-	stp_function_f(ctx, area, "expressions.stp:16:6", l->tmp_2, 1LL);
+	stp_function_f(ctx, area, "expressions.stp:20:6", l->tmp_2, 1LL);
 	if (unlikely(stp_failed(ctx))) goto out;
 	stp_string_concat(l->tmp_3, l->tmp_2, stp_global_s);
-	stp_function_f(ctx, area, "expressions.stp:16:17", l->tmp_4, 2LL);
+	stp_function_f(ctx, area, "expressions.stp:20:17", l->tmp_4, 2LL);
 	if (unlikely(stp_failed(ctx))) goto out;
 	stp_string_concat(l->tmp_5, l->tmp_3, l->tmp_4);
 	stp_string_copy(stp_global_s, l->tmp_5);
-	stp_function_f(ctx, area, "expressions.stp:17:8", l->tmp_6, 1LL);
+	stp_function_f(ctx, area, "expressions.stp:21:8", l->tmp_6, 1LL);
 	if (unlikely(stp_failed(ctx))) goto out;
 	memset(&l->key_7, 0, sizeof(l->key_7));
 	stp_string_copy(l->key_7.k0, l->tmp_6);
 	l->key_7.k1 = 1LL;
 	p8 = stp_map_get(&stp_global_a, &l->key_7);
 	t9 = p8 ? *(int64_t *)p8 : 0;
-	t10 = stp_function_g(ctx, area, "expressions.stp:17:19", 2LL);
+	t10 = stp_function_g(ctx, area, "expressions.stp:21:19", 2LL);
 	if (unlikely(stp_failed(ctx))) goto out;
-	stp_function_f(ctx, area, "expressions.stp:17:29", l->tmp_11, 2LL);
+	stp_function_f(ctx, area, "expressions.stp:21:29", l->tmp_11, 2LL);
 	if (unlikely(stp_failed(ctx))) goto out;
 	memset(&l->key_12, 0, sizeof(l->key_12));
 	stp_string_copy(l->key_12.k0, l->tmp_11);
@@ -240,13 +267,13 @@ static void stp_probe_0(struct stp_context *ctx)
 	if (t14) {
 		t16 = 3LL;
 	} else {
-		t15 = stp_function_g(ctx, area, "expressions.stp:17:44", 4LL);
+		t15 = stp_function_g(ctx, area, "expressions.stp:21:44", 4LL);
 		if (unlikely(stp_failed(ctx))) goto out;
 		t16 = t15;
 	}
 	l->local_x = (t9 + (t10 * t16));
 	if ((l->local_x > 2LL)) {
-		stp_function_f(ctx, area, "expressions.stp:18:14", l->tmp_17, l->local_x);
+		stp_function_f(ctx, area, "expressions.stp:22:14", l->tmp_17, l->local_x);
 		if (unlikely(stp_failed(ctx))) goto out;
 		stp_string_copy(l->tmp_19, l->tmp_17);
 	} else {
@@ -256,7 +283,7 @@ static void stp_probe_0(struct stp_context *ctx)
 	stp_string_copy(l->local_y, l->tmp_19);
 	t21 = 0;
 	if (l->local_x) {
-		t20 = stp_function_g(ctx, area, "expressions.stp:19:12", 5LL);
+		t20 = stp_function_g(ctx, area, "expressions.stp:23:12", 5LL);
 		if (unlikely(stp_failed(ctx))) goto out;
 		t21 = t20 != 0;
 	}
@@ -266,7 +293,7 @@ static void stp_probe_0(struct stp_context *ctx)
 	l->key_22.k1 = l->local_b;
 	p23 = stp_map_set(&stp_global_a, &l->key_22);
 	if (unlikely(!p23)) {
-		stp_map_overflow(ctx, "expressions.stp:20:2", &stp_global_a);
+		stp_map_overflow(ctx, "expressions.stp:24:2", &stp_global_a);
 		goto out;
 	}
 	t24 = (*(int64_t *)p23)++;
@@ -275,7 +302,7 @@ static void stp_probe_0(struct stp_context *ctx)
 	l->key_25.k1 = l->local_b;
 	p26 = stp_map_set(&stp_global_a, &l->key_25);
 	if (unlikely(!p26)) {
-		stp_map_overflow(ctx, "expressions.stp:21:4", &stp_global_a);
+		stp_map_overflow(ctx, "expressions.stp:25:4", &stp_global_a);
 		goto out;
 	}
 	t27 = ++(*(int64_t *)p26);
@@ -284,17 +311,17 @@ static void stp_probe_0(struct stp_context *ctx)
 	l->key_28.k1 = l->local_b;
 	p29 = stp_map_set(&stp_global_a, &l->key_28);
 	if (unlikely(!p29)) {
-		stp_map_overflow(ctx, "expressions.stp:22:2", &stp_global_a);
+		stp_map_overflow(ctx, "expressions.stp:26:2", &stp_global_a);
 		goto out;
 	}
-	if (unlikely(!stp_divide(ctx, "expressions.stp:22:2", (*(int64_t *)p29), 2LL, &t30))) goto out;
+	if (unlikely(!stp_divide(ctx, "expressions.stp:26:2", (*(int64_t *)p29), 2LL, &t30))) goto out;
 	(*(int64_t *)p29) = t30;
 	memset(&l->key_31, 0, sizeof(l->key_31));
 	stp_string_copy(l->key_31.k0, l->local_y);
 	l->key_31.k1 = l->local_b;
 	p32 = stp_map_set(&stp_global_a, &l->key_31);
 	if (unlikely(!p32)) {
-		stp_map_overflow(ctx, "expressions.stp:23:6", &stp_global_a);
+		stp_map_overflow(ctx, "expressions.stp:27:6", &stp_global_a);
 		goto out;
 	}
 	t33 = (*(int64_t *)p32)--;
@@ -303,13 +330,13 @@ static void stp_probe_0(struct stp_context *ctx)
 		t34 = l->local_z--;
 		if (!((t34 > 0LL)))
 			break;
-		if (unlikely(!stp_actions(ctx, &area->lang, 3, "expressions.stp:24:18"))) goto out;
+		if (unlikely(!stp_actions(ctx, &area->lang, 3, "expressions.stp:28:18"))) goto out;
 		if ((l->local_z == 2LL)) {
-			if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:26:4"))) goto out;
+			if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:30:4"))) goto out;
 			continue;
 		}
 		if ((l->local_z == 0LL)) {
-			if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:28:4"))) goto out;
+			if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:32:4"))) goto out;
 			break;
 		}
 	}
@@ -317,9 +344,9 @@ static void stp_probe_0(struct stp_context *ctx)
 	for (;;) {
 		if (!((l->local_i < 3LL)))
 			break;
-		if (unlikely(!stp_actions(ctx, &area->lang, 3, "expressions.stp:30:26"))) goto out;
+		if (unlikely(!stp_actions(ctx, &area->lang, 3, "expressions.stp:34:26"))) goto out;
 		if ((l->local_i == 1LL)) {
-			if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:32:4"))) goto out;
+			if (unlikely(!stp_actions(ctx, &area->lang, 1, "expressions.stp:36:4"))) goto out;
 			goto step_35;
 		}
 		stp_printf(ctx, "%lld", (int64_t)l->local_i);
@@ -337,7 +364,7 @@ step_35:
 			break;
 		stp_string_copy(l->local_k1, ((struct stp_key_a *)stp_map_key(&stp_global_a, e38))->k0);
 		l->local_k2 = ((struct stp_key_a *)stp_map_key(&stp_global_a, e38))->k1;
-		if (unlikely(!stp_actions(ctx, &area->lang, 2, "expressions.stp:37:3"))) goto out;
+		if (unlikely(!stp_actions(ctx, &area->lang, 2, "expressions.stp:41:3"))) goto out;
 		stp_printf(ctx, "%s %lld\n", l->local_k1, (int64_t)l->local_k2);
 	}
 	for (e43 = stp_map_first(&stp_global_a); e43 != STP_MAP_END; e43 = e44) {
@@ -347,10 +374,10 @@ step_35:
 		stp_string_copy(l->local_k1, ((struct stp_key_a *)stp_map_key(&stp_global_a, e43))->k0);
 		l->local_k2 = ((struct stp_key_a *)stp_map_key(&stp_global_a, e43))->k1;
 		l->local_v = *(int64_t *)stp_map_value(&stp_global_a, e43);
-		if (unlikely(!stp_actions(ctx, &area->lang, 2, "expressions.stp:39:3"))) goto out;
+		if (unlikely(!stp_actions(ctx, &area->lang, 2, "expressions.stp:43:3"))) goto out;
 		stp_printf(ctx, "%s %lld %lld\n", l->local_k1, (int64_t)l->local_k2, (int64_t)l->local_v);
 	}
-	stp_function_f(ctx, area, "expressions.stp:40:11", l->tmp_45, 1LL);
+	stp_function_f(ctx, area, "expressions.stp:44:11", l->tmp_45, 1LL);
 	if (unlikely(stp_failed(ctx))) goto out;
 	for (e46 = stp_map_first(&stp_global_a); e46 != STP_MAP_END; e46 = e47) {
 		e47 = stp_map_next(&stp_global_a, e46);
@@ -359,14 +386,19 @@ step_35:
 	}
 	stp_printf(ctx, "%5.2s|%-*lld|%*.*s|\n", stp_global_s, stp_format_count(4LL), 7LL, stp_format_count(3LL), stp_format_count(1LL), "abc");
 	stp_printf(ctx, "%s %lld %lld %s %lld\n", stp_global_s, (int64_t)l->local_x, (int64_t)l->local_b, l->local_y, (int64_t)l->local_z);
-	stp_function_exit(ctx, area, "expressions.stp:43:2");
+	stp_function_label(ctx, area, "expressions.stp:47:16", l->tmp_48, stp_global_s);
+	if (unlikely(stp_failed(ctx))) goto out;
+	stp_function_label(ctx, area, "expressions.stp:47:10", l->tmp_49, l->tmp_48);
+	if (unlikely(stp_failed(ctx))) goto out;
+	stp_printf(ctx, "%s\n", l->tmp_49);
+	stp_function_exit(ctx, area, "expressions.stp:48:2");
 	if (unlikely(stp_failed(ctx))) goto out;
 out:
 	stp_locks_release(stp_probe_0_locks, ARRAY_SIZE(stp_probe_0_locks));
 }
 
 static const struct stp_probe stp_probes[] = {
-	{ .point = "begin", .location = "expressions.stp:13:7", .kind = STP_PROBE_BEGIN, .handler = stp_probe_0 },
+	{ .point = "begin", .location = "expressions.stp:17:7", .kind = STP_PROBE_BEGIN, .handler = stp_probe_0 },
 };
 
 /* ---- Load and unload ---- */

@@ -103,7 +103,7 @@ static void stp_function_show(struct stp_context *ctx, struct stp_cpu_area *area
 	stp_string_copy(l->key_4.k0, l->local_k);
 	p5 = (void *)stp_stat_map_get(&stp_stat_kind_lat, &stp_global_lat, &l->key_4);
 	if (unlikely(!stp_stat_get(ctx, "stats_hist.stp:5:42", p5, STP_STAT_VARIANCE, &t6))) goto out;
-	snprintf(l->tmp_7, MAXSTRINGLEN, "%lld %lld", t3, t6);
+	stp_sprintf(l->tmp_7, "%lld %lld", t3, t6);
 	stp_string_copy(stp_ret, l->tmp_7);
 	goto out;
 out:
