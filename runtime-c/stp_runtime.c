@@ -213,8 +213,19 @@ static bool stp_reader_has_work(void)
 
 /* ---- Handler contexts ---- */
 
+#ifdef CONFIG_X86_64
+/* Each CPU's hard IRQ stack, where timer probes run: fixed at boot, so
+ * found once (begin is set last; both are written with the same values if
+ * nested hits race). */
+struct stp_irq_stack {
+	unsigned long begin, end;
+};
+static DEFINE_PER_CPU(struct stp_irq_stack, stp_irq_stack);
+#endif
+
 /* Bytes of kernel stack left below the caller's frame, or ULONG_MAX on a
- * stack whose bounds are unknown (that hit is not checked). */
+ * stack whose bounds are unknown (that hit is not checked). Called with
+ * preemption disabled. */
 static noinline unsigned long stp_stack_left(void)
 {
 	unsigned long here = (unsigned long)&here;
@@ -225,15 +236,25 @@ static noinline unsigned long stp_stack_left(void)
 		return here - task_base;
 #ifdef CONFIG_X86_64
 	{
-		/* IRQ, softirq and exception stacks are per-CPU areas that are
-		 * not THREAD_SIZE-aligned, and the kernel does not export
-		 * get_stack_info(); the unwinder started at this frame finds
-		 * the stack it is on, unwinding a frame or two. */
+		struct stp_irq_stack *irq = this_cpu_ptr(&stp_irq_stack);
+		unsigned long begin = smp_load_acquire(&irq->begin);
 		struct unwind_state state;
 
+		if (begin && here - begin < READ_ONCE(irq->end) - begin)
+			return here - begin;
+		/* IRQ, softirq and exception stacks are per-CPU areas that are
+		 * not aligned to their size, and the kernel does not export
+		 * get_stack_info(); the unwinder started at this frame finds
+		 * the stack it is on, unwinding a frame or two. */
 		__unwind_start(&state, current, NULL, (unsigned long *)here);
-		if (on_stack(&state.stack_info, (void *)here, sizeof(here)))
-			return here - (unsigned long)state.stack_info.begin;
+		if (!on_stack(&state.stack_info, (void *)here, sizeof(here)))
+			return ULONG_MAX;
+		begin = (unsigned long)state.stack_info.begin;
+		if (state.stack_info.type == STACK_TYPE_IRQ) {
+			WRITE_ONCE(irq->end, (unsigned long)state.stack_info.end);
+			smp_store_release(&irq->begin, begin);
+		}
+		return here - begin;
 	}
 #endif
 	return ULONG_MAX;
