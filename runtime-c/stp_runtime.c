@@ -39,6 +39,7 @@
 #endif
 
 #include "stp_features.h"
+#include "stp_kprobes.h"
 #include "stp_runtime.h"
 #include "stp_wire.h"
 
@@ -612,12 +613,46 @@ static void stp_run_probes_of_kind(enum stp_probe_kind kind, int state)
 			stp_run_probe(&stp_script.probes[i], state);
 }
 
+/* Probes could not be armed: reported as an error of the probe that failed
+ * (if one did), and the session ends with an error before any begin probe
+ * runs. */
+static void stp_session_fail(const struct stp_probe *probe, const char *why)
+{
+	struct stp_context *ctx = stp_context_take(probe, STP_STARTING, NULL);
+
+	if (ctx) {
+		stp_error(ctx, probe ? probe->location : NULL, "%s", why);
+		stp_context_release(ctx);
+	}
+	stp_end_session(STP_END_ERROR);
+}
+
+/* Hits the kernel did not deliver count as skipped, as in SystemTap. */
+static void stp_report_missed(const struct stp_probe *probe, unsigned long missed)
+{
+	struct stp_context *ctx = stp_context_take(probe, STP_STOPPING, NULL);
+
+	if (ctx) {
+		stp_warn(ctx, NULL, "Skipped due to missed %s on '%s': %lu",
+			 probe->kind == STP_PROBE_KRETPROBE ? "kretprobe" : "kprobe",
+			 probe->point, missed);
+		stp_context_release(ctx);
+	}
+	atomic64_add(missed, &stp_session.probes_skipped);
+}
+
 static int stp_session_start(void)
 {
+	static char why[STP_MESSAGE_BYTES]; /* under stp_ctl_lock */
+	const struct stp_probe *failed = NULL;
+
 	if (atomic_read(&stp_session.state) != STP_LOADED)
 		return -EINVAL;
 	atomic_set(&stp_session.state, STP_STARTING);
-	stp_run_probes_of_kind(STP_PROBE_BEGIN, STP_STARTING);
+	if (stp_kprobes_register(why, sizeof(why), &failed))
+		stp_session_fail(failed, why);
+	else
+		stp_run_probes_of_kind(STP_PROBE_BEGIN, STP_STARTING);
 	if (atomic_read(&stp_session.end_reason) == STP_END_STOP) {
 		/* From here on, exit() in a timer moves the state to ENDING. */
 		atomic_set(&stp_session.state, STP_RUNNING);
@@ -639,6 +674,7 @@ static void stp_session_stop(bool run_end_probes)
 		return;
 	atomic_set(&stp_session.state, STP_STOPPING);
 	stp_timers_disarm();
+	stp_kprobes_unregister(stp_report_missed);
 	if (run_end_probes && state != STP_LOADED)
 		stp_run_probes_of_kind(atomic_read(&stp_session.end_reason) == STP_END_ERROR ?
 				       STP_PROBE_ERROR : STP_PROBE_END, STP_STOPPING);

@@ -53,6 +53,8 @@ enum stp_probe_kind {
 	STP_PROBE_ERROR, /* once, at `stop`, only if the session ended by an error */
 	STP_PROBE_NEVER, /* never runs (type-checked only) */
 	STP_PROBE_TIMER, /* timer.ns/us/ms/s/jiffies/hz(N), optionally .randomize(M) */
+	STP_PROBE_KPROBE,    /* kprobe[.module(M)].function(F), kprobe.statement(A).absolute */
+	STP_PROBE_KRETPROBE, /* kprobe[.module(M)].function(F).return */
 };
 
 enum stp_timer_unit {
@@ -79,6 +81,13 @@ struct stp_probe {
 	enum stp_timer_unit unit;
 	u64 interval;
 	u64 randomize;
+	/* STP_PROBE_KPROBE, STP_PROBE_KRETPROBE only (stp_kprobes.c): the
+	 * function `symbol` of `module` (NULL: the kernel proper), or with no
+	 * symbol the absolute `address`; `maxactive` 0 is the kernel's default. */
+	const char *symbol;
+	const char *module;
+	unsigned long address;
+	unsigned int maxactive;
 };
 
 /* The script: generated code defines exactly one, named stp_script. */

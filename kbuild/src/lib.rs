@@ -29,6 +29,14 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
         include_str!("../../runtime-c/stp_runtime.h"),
     ),
     ("stp_wire.h", include_str!("../../runtime-c/stp_wire.h")),
+    (
+        "stp_kprobes.c",
+        include_str!("../../runtime-c/stp_kprobes.c"),
+    ),
+    (
+        "stp_kprobes.h",
+        include_str!("../../runtime-c/stp_kprobes.h"),
+    ),
     ("stp_lang.c", include_str!("../../runtime-c/stp_lang.c")),
     ("stp_lang.h", include_str!("../../runtime-c/stp_lang.h")),
 ];

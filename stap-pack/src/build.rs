@@ -5,6 +5,7 @@
 //! A compiler failure on generated code is a translator bug: it is reported
 //! as such, with the kernel and the kept build directory.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +17,7 @@ use stap_bundle::assemble::{assemble, BundleSpec, ModuleInput, ScriptInput};
 use stap_bundle::keys::SigningKey;
 use stap_bundle::manifest::{ParamType, Parameter, Privilege};
 use stap_bundle::signature::SignatureDocument;
-use stap_translator::{translate, ParamKind, Target, TranslateInput, Translation};
+use stap_translator::{translate, Diagnostic, ParamKind, Target, TranslateInput, Translation};
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -124,6 +125,7 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         match translate(&input) {
             Ok(translation) => {
                 eprint!("{}", translation.sources.render_all(&translation.warnings));
+                failed |= !check_kernel_functions(&translation, &kernel.release, &build_tree);
                 jobs.push(KernelJob {
                     version: uts_version(&build_tree),
                     release: kernel.release.clone(),
@@ -213,6 +215,75 @@ pub fn run(args: BuildArgs) -> Result<ExitCode> {
         None => crate::assemble::report_written(&args.output, &contents.manifest_bytes),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text symbols of a kernel's System.map: the build tree's, else the
+/// installed image's. None if neither holds any (Debian ships a one-line
+/// placeholder; the real map is in the -dbg package), with where it looked.
+fn kernel_text_symbols(
+    release: &str,
+    build_tree: &Path,
+) -> Result<(PathBuf, HashSet<String>), String> {
+    let candidates = [
+        build_tree.join("System.map"),
+        PathBuf::from(format!("/boot/System.map-{release}")),
+    ];
+    for map in &candidates {
+        let Ok(text) = std::fs::read_to_string(map) else {
+            continue;
+        };
+        let symbols: HashSet<String> = text
+            .lines()
+            .filter_map(
+                |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    [_, "T" | "t" | "W" | "w", name] => Some(name.to_string()),
+                    _ => None,
+                },
+            )
+            .collect();
+        if !symbols.is_empty() {
+            return Ok((map.clone(), symbols));
+        }
+    }
+    Err(candidates
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and "))
+}
+
+/// Checks that every kernel function a kprobe names is in the kernel's
+/// System.map, reporting each one that is not. Without a System.map the
+/// runtime checks at load, and this says so. Returns whether all passed.
+fn check_kernel_functions(translation: &Translation, release: &str, build_tree: &Path) -> bool {
+    let functions = &translation.kernel_functions;
+    if functions.is_empty() {
+        return true;
+    }
+    let (map, symbols) = match kernel_text_symbols(release, build_tree) {
+        Ok(found) => found,
+        Err(looked) => {
+            eprintln!(
+                "stap-pack: note: no symbol table for kernel {release} (no System.map with symbols in {looked}): \
+                 the module checks its kprobe functions when it starts"
+            );
+            return true;
+        }
+    };
+    let mut passed = true;
+    for function in functions.iter().filter(|f| !symbols.contains(&f.name)) {
+        let diagnostic = Diagnostic::error(
+            function.span,
+            format!(
+                "`{}`: kernel {release} has no function `{}`",
+                function.point, function.name
+            ),
+        )
+        .with_note(format!("looked in {}", map.display()));
+        eprint!("{}", translation.sources.render(&diagnostic));
+        passed = false;
+    }
+    passed
 }
 
 /// Runs Kbuild for every job, `jobs` at a time, printing progress as each
@@ -467,4 +538,40 @@ fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_symbols_come_from_the_build_tree_and_placeholders_count_as_none() {
+        let tree = tempfile::tempdir().unwrap();
+        let release = "0.0.0-stap-pack-test";
+        let map = tree.path().join("System.map");
+        // Debian's placeholder: no symbols, so no table (and no /boot map).
+        std::fs::write(
+            &map,
+            "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n",
+        )
+        .unwrap();
+        let looked = kernel_text_symbols(release, tree.path()).unwrap_err();
+        assert!(looked.contains(&map.display().to_string()), "{looked}");
+        assert!(
+            looked.contains("/boot/System.map-0.0.0-stap-pack-test"),
+            "{looked}"
+        );
+
+        std::fs::write(
+            &map,
+            "ffffffff81000000 T _stext\nffffffff81001000 t local_fn\n\
+             ffffffff81002000 W weak_fn\nffffffff82000000 D some_data\n",
+        )
+        .unwrap();
+        let (found, symbols) = kernel_text_symbols(release, tree.path()).unwrap();
+        assert_eq!(found, map);
+        let mut names: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["_stext", "local_fn", "weak_fn"]);
+    }
 }

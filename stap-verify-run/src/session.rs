@@ -80,7 +80,8 @@ fn run_session(approved: &Approved, options: &Options) -> Result<Status, String>
     if stopped.messages_lost > 0 || stopped.probes_skipped > 0 {
         eprintln!(
             "stap-verify-run: WARNING: {} messages lost (a CPU's output buffer was full), \
-             {} probe hits skipped (a handler was already running on that CPU)",
+             {} probe hits skipped (a handler was already running on that CPU, \
+             or the kernel missed a kprobe)",
             stopped.messages_lost, stopped.probes_skipped
         );
     }

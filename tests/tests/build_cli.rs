@@ -162,3 +162,77 @@ fn a_kernel_without_headers_is_named() {
         out.stderr
     );
 }
+
+/// A kprobe on a function the kernel's System.map lacks fails the build
+/// before any compiler runs, naming the probe point, the kernel and where
+/// it is; functions in modules are left to the load-time check.
+#[test]
+fn build_checks_kprobe_functions_against_the_system_map() {
+    let kernel = test_kernel();
+    let Some(real_tree) = stap_kbuild::find_build_dir(&kernel) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kernel headers for {kernel} are missing"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // The real build tree (for the configuration), with a System.map.
+    let tree = p.join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for entry in std::fs::read_dir(&real_tree).unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), tree.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(
+        tree.join("System.map"),
+        "ffffffff81000000 T _stext\nffffffff81001000 T vfs_read\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("k.stp"),
+        "probe kprobe.function(\"vfs_read\") { }\n\
+         probe kprobe.function(\"no_such_fn\").return { }\n\
+         probe kprobe.module(\"tun\").function(\"not_checked_here\") { }\n",
+    )
+    .unwrap();
+    let kernel_arg = format!("{kernel}={}", tree.display());
+    let out = run(
+        &bin("stap-pack"),
+        &[
+            "build",
+            "k.stp",
+            "-r",
+            &kernel_arg,
+            "--name",
+            "k",
+            "--version",
+            "1.0.0",
+            "-o",
+            "k.stpb",
+        ],
+        p,
+    )
+    .expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: `kprobe.function(\"no_such_fn\").return`: kernel {kernel} has no function `no_such_fn`"
+        )) && out.stderr.contains("k.stp:2:7"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("looked in {}", tree.join("System.map").display())),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("`vfs_read`") && !out.stderr.contains("not_checked_here"),
+        "only the missing kernel function is reported: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("Kbuild started"), "{}", out.stderr);
+    assert!(!p.join("k.stpb").exists());
+}

@@ -659,12 +659,69 @@ fn patched_systemtap_runtime(into: &Path) {
     std::fs::write(&file, patched).unwrap();
 }
 
-fn compile_with_systemtap(runtime: &Path, out: &Path, case: &Case) -> Result<PathBuf, String> {
+/// The kernel functions the cases probe by name (`function("NAME")`).
+fn probed_functions(cases: &[Case]) -> Vec<String> {
+    let mut names: Vec<String> = cases
+        .iter()
+        .flat_map(|case| {
+            let text = std::fs::read_to_string(&case.script).unwrap();
+            text.split("function(\"")
+                .skip(1)
+                .filter_map(|rest| rest.split_once('"').map(|(name, _)| name.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// SystemTap resolves `kprobe.function` names in the build tree's
+/// System.map, which Debian ships only in the kernel's -dbg package. The
+/// oracle makes a build tree of links to the real one plus a System.map
+/// read from the oracle kernel's /proc/kallsyms in a VM: the probed
+/// functions and the text bounds SystemTap relocates by. Returns what to
+/// pass as `stap -r`.
+fn oracle_build_tree(spec: &VmSpec, work: &Path, cases: &[Case]) -> String {
+    let names = probed_functions(cases);
+    if names.is_empty() {
+        return ORACLE_KERNEL.to_string();
+    }
+    let mut wanted = vec![
+        "_stext".to_string(),
+        "_etext".to_string(),
+        "_text".to_string(),
+    ];
+    wanted.extend(names);
+    let mut guest = Guest::new();
+    guest.step(
+        "symbols",
+        &format!("grep -E ' [tT] ({})$' /proc/kallsyms", wanted.join("|")),
+    );
+    let vm = boot(spec, &guest).unwrap_or_else(|e| panic!("{e}"));
+    let symbols = &vm.step("symbols").output;
+    let tree = work.join("build");
+    std::fs::create_dir_all(&tree).unwrap();
+    let real = PathBuf::from(format!("/lib/modules/{ORACLE_KERNEL}/build"));
+    for entry in std::fs::read_dir(&real).unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), tree.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(tree.join("System.map"), symbols).unwrap();
+    tree.display().to_string()
+}
+
+fn compile_with_systemtap(
+    runtime: &Path,
+    build_tree: &str,
+    out: &Path,
+    case: &Case,
+) -> Result<PathBuf, String> {
     let mut command = Command::new("stap");
     command
         .arg("-R")
         .arg(runtime)
-        .args(["-r", ORACLE_KERNEL, "-p4", "-m", &case.module()]);
+        .args(["-r", build_tree, "-p4", "-m", &case.module()]);
     for define in &case.defines {
         command.arg("-D").arg(define);
     }
@@ -695,6 +752,9 @@ fn regenerate_expected_with_systemtap() {
     std::fs::create_dir_all(&work).unwrap();
     let runtime = work.join("runtime");
     patched_systemtap_runtime(&runtime);
+    let mut spec = spec;
+    spec.smp = GUEST_CPUS;
+    let build_tree = oracle_build_tree(&spec, &work, &cases);
 
     let next = Mutex::new(cases.iter());
     let compiled = Mutex::new(BTreeMap::new());
@@ -704,7 +764,7 @@ fn regenerate_expected_with_systemtap() {
                 let Some(case) = next.lock().unwrap().next() else {
                     break;
                 };
-                let result = compile_with_systemtap(&runtime, &work, case);
+                let result = compile_with_systemtap(&runtime, &build_tree, &work, case);
                 compiled.lock().unwrap().insert(case.name.clone(), result);
             });
         }
@@ -730,8 +790,6 @@ fn regenerate_expected_with_systemtap() {
             Err(stderr) => eprintln!("--- {}: SystemTap could not build it:\n{stderr}", case.name),
         }
     }
-    let mut spec = spec;
-    spec.smp = GUEST_CPUS;
     spec.timeout = Duration::from_secs(120 + 10 * cases.len() as u64);
     let vm = boot(&spec, &guest).unwrap_or_else(|e| panic!("{e}"));
 

@@ -56,6 +56,33 @@ pub struct Translation {
     /// Every file the diagnostics refer to.
     pub sources: SourceMap,
     pub warnings: Vec<Diagnostic>,
+    /// The functions of the kernel proper that kprobes name: a build checks
+    /// them against each kernel's symbol table where it has one.
+    pub kernel_functions: Vec<KernelFunction>,
+}
+
+/// A `kprobe.function("NAME")` (not in a module), with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFunction {
+    pub name: String,
+    /// The probe point as written, for messages.
+    pub point: String,
+    pub span: Span,
+}
+
+fn kernel_functions(program: &ir::Program) -> Vec<KernelFunction> {
+    let points = program.probes.iter().flat_map(|probe| &probe.points);
+    points
+        .filter(|point| point.family == ir::Family::Kprobe && point.component("module").is_none())
+        .filter_map(|point| match &point.component("function")?.arg {
+            Some(ast::Literal::String(name)) => Some(KernelFunction {
+                name: name.clone(),
+                point: point.written.clone(),
+                span: point.span,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Why translation failed: every diagnostic (warnings included).
@@ -127,6 +154,7 @@ pub fn translate(input: &TranslateInput) -> Result<Translation, TranslateError> 
     };
     match codegen::generate(&program, &sources, &options) {
         Ok(output) => Ok(Translation {
+            kernel_functions: kernel_functions(&program),
             files: output.files,
             parameters: output.parameters,
             privilege: program.privilege,

@@ -19,6 +19,7 @@ use crate::target::{glob_matches, Target};
 /// The project's own library (`translator/tapset/`), by file name.
 const BUILTIN_FILES: &[(&str, &str)] = &[
     ("context.stp", include_str!("../tapset/context.stp")),
+    ("kernel.stp", include_str!("../tapset/kernel.stp")),
     ("logging.stp", include_str!("../tapset/logging.stp")),
     ("string.stp", include_str!("../tapset/string.stp")),
     ("time.stp", include_str!("../tapset/time.stp")),

@@ -547,7 +547,13 @@ impl<'p> Generator<'p> {
             out,
             "static void stp_probe_{index}(struct stp_context *ctx)\n{{"
         );
-        out.push_str("\tstruct stp_cpu_area *area = stp_lang_enter(ctx);\n");
+        if compiled.code.trim().is_empty() && compiled.c_locals.is_empty() {
+            // An empty handler (a probe kept for its side effects, e.g. a
+            // registration) uses nothing of the area.
+            out.push_str("\tstp_lang_enter(ctx);\n");
+        } else {
+            out.push_str("\tstruct stp_cpu_area *area = stp_lang_enter(ctx);\n");
+        }
         if !compiled.fields.is_empty() {
             let _ = writeln!(
                 out,
@@ -606,6 +612,8 @@ impl<'p> Generator<'p> {
             Family::Error => "STP_PROBE_ERROR",
             Family::Never => "STP_PROBE_NEVER",
             Family::Timer => "STP_PROBE_TIMER",
+            Family::Kprobe if point.component("return").is_some() => "STP_PROBE_KRETPROBE",
+            Family::Kprobe => "STP_PROBE_KPROBE",
             _ => {
                 self.unsupported(point.span, &format!("`{}` probes", point.family.name()));
                 return None;
@@ -666,6 +674,8 @@ impl<'p> Generator<'p> {
                     return None;
                 }
             }
+        } else if point.family == Family::Kprobe {
+            kprobe_fields(&mut entry, point);
         } else if let Some(first) = point.components.first() {
             sequence = number(&first.arg).unwrap_or(0);
         }
@@ -729,5 +739,27 @@ impl<'p> Generator<'p> {
                 options.module_name, options.script_name
             )),
         );
+    }
+}
+
+/// The `stp_probe` fields of a kprobe point (its shape was checked by sema).
+fn kprobe_fields(entry: &mut String, point: &ProbePoint) {
+    let string = |name: &str| match point.component(name).and_then(|c| c.arg.as_ref()) {
+        Some(Literal::String(text)) => Some(c_str(text)),
+        _ => None,
+    };
+    if let Some(module) = string("module") {
+        let _ = write!(entry, ",\n\t  .module = {module}");
+    }
+    if let Some(symbol) = string("function") {
+        let _ = write!(entry, ",\n\t  .symbol = {symbol}");
+    }
+    if let Some(Literal::Number(address)) =
+        point.component("statement").and_then(|c| c.arg.as_ref())
+    {
+        let _ = write!(entry, ",\n\t  .address = {:#x}UL", *address as u64);
+    }
+    if let Some(Literal::Number(n)) = point.component("maxactive").and_then(|c| c.arg.as_ref()) {
+        let _ = write!(entry, ", .maxactive = {n}");
     }
 }

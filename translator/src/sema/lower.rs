@@ -18,7 +18,7 @@ use crate::library::Library;
 use crate::target::{glob_matches, Privilege};
 
 use super::format::parse_format;
-use super::probes::{check_shape, family_privilege};
+use super::probes::{check_shape, point_privilege};
 use super::suggest::did_you_mean;
 use super::Options;
 
@@ -332,7 +332,7 @@ impl<'a> Resolver<'a> {
         for (probe, facts) in self.program.probes.iter_mut().zip(&self.probe_facts) {
             let mut privilege = facts.privilege;
             for point in &probe.points {
-                privilege = max_privilege(privilege, family_privilege(point.family));
+                privilege = max_privilege(privilege, point_privilege(point));
             }
             for callee in &facts.calls {
                 privilege = max_privilege(privilege, function_privilege[callee.0 as usize]);
@@ -852,8 +852,9 @@ impl<'a> Resolver<'a> {
         let Some(first) = point.components.first() else {
             return;
         };
+        let guru = self.options.guru || self.is_library(unit);
         match Family::from_name(&first.name) {
-            Some(family) => match check_shape(family, &point) {
+            Some(family) => match check_shape(family, &point, guru) {
                 Ok(()) => out.push((
                     chain,
                     Concrete {

@@ -2,7 +2,7 @@
 
 use crate::ast::{self, Literal};
 use crate::diagnostic::Diagnostic;
-use crate::ir::Family;
+use crate::ir::{self, Family};
 use crate::target::Privilege;
 
 /// What a family needs. stapusr may use begin/end/error/never, timers and
@@ -26,10 +26,21 @@ pub fn family_privilege(family: Family) -> Privilege {
     }
 }
 
+/// What a concrete point needs: its family's privilege, or stapdev for
+/// probes at absolute addresses (guru mode).
+pub fn point_privilege(point: &ir::ProbePoint) -> Privilege {
+    if point.family == Family::Kprobe && point.component("statement").is_some() {
+        Privilege::Stapdev
+    } else {
+        family_privilege(point.family)
+    }
+}
+
 /// Checks the components of a point of a family this project supports
-/// (begin, end, error, never, timer); other families are checked against
-/// debuginfo later.
-pub fn check_shape(family: Family, point: &ast::ProbePoint) -> Result<(), Diagnostic> {
+/// (begin, end, error, never, timer, kprobe); other families are checked
+/// against debuginfo later. `guru`: guru-mode points are allowed here (`-g`,
+/// or a library file).
+pub fn check_shape(family: Family, point: &ast::ProbePoint, guru: bool) -> Result<(), Diagnostic> {
     let components = &point.components;
     let shape_error = |component: &ast::Component, message: String, forms: &str| {
         Diagnostic::error(component.span, message).with_note(format!("valid forms: {forms}"))
@@ -62,6 +73,7 @@ pub fn check_shape(family: Family, point: &ast::ProbePoint) -> Result<(), Diagno
             ));
         }
         Family::Timer => check_timer(point)?,
+        Family::Kprobe => check_kprobe(point, guru)?,
         _ => {}
     }
     Ok(())
@@ -138,6 +150,124 @@ fn check_timer(point: &ast::ProbePoint) -> Result<(), Diagnostic> {
                 format!("unexpected `{}` after `randomize`", more.name),
             );
         }
+    }
+    Ok(())
+}
+
+const KPROBE_FORMS: &str = "`kprobe.function(\"NAME\")`, `kprobe.module(\"MODULE\").function(\"NAME\")`, \
+each optionally followed by `.return` and `.return.maxactive(N)`; `kprobe.statement(ADDRESS).absolute` \
+(guru mode)";
+
+fn check_kprobe(point: &ast::ProbePoint, guru: bool) -> Result<(), Diagnostic> {
+    let components = &point.components;
+    let error = |component: &ast::Component, message: String| {
+        Err(Diagnostic::error(component.span, message)
+            .with_note(format!("valid forms: {KPROBE_FORMS}")))
+    };
+    let name_arg = |component: &ast::Component, what: &str| match &component.arg {
+        Some(Literal::String(name))
+            if !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b)) =>
+        {
+            Ok(())
+        }
+        Some(Literal::String(name)) if name.contains(['*', '?', '[']) => error(
+            component,
+            format!(
+                "`kprobe.{}(\"{name}\")`: wildcards are not supported; name one {what}",
+                component.name
+            ),
+        ),
+        _ => error(
+            component,
+            format!("`kprobe.{}` needs a {what} name in quotes", component.name),
+        ),
+    };
+    if components[0].arg.is_some() {
+        return error(&components[0], "`kprobe` takes no argument".to_string());
+    }
+    let Some(first) = components.get(1) else {
+        return error(
+            &components[0],
+            "`kprobe` needs a function, e.g. `kprobe.function(\"vfs_read\")`".to_string(),
+        );
+    };
+    if first.name == "statement" {
+        if !matches!(first.arg, Some(Literal::Number(address)) if address != 0) {
+            return error(
+                first,
+                "`kprobe.statement` needs a nonzero address".to_string(),
+            );
+        }
+        match components.get(2) {
+            Some(absolute) if absolute.name == "absolute" && absolute.arg.is_none() => {}
+            _ => {
+                let at = components.get(2).unwrap_or(first);
+                return error(
+                    at,
+                    "`kprobe.statement(ADDRESS)` must be followed by `.absolute`".to_string(),
+                );
+            }
+        }
+        if let Some(extra) = components.get(3) {
+            return error(
+                extra,
+                format!("unexpected `{}` after `.absolute`", extra.name),
+            );
+        }
+        if !guru {
+            return Err(Diagnostic::error(
+                first.span,
+                "`kprobe.statement(ADDRESS).absolute` requires guru mode".to_string(),
+            )
+            .with_note("run with -g to allow it (the script then needs stapdev privilege)"));
+        }
+        return Ok(());
+    }
+    let mut rest = &components[1..];
+    if first.name == "module" {
+        name_arg(first, "module")?;
+        rest = &rest[1..];
+    }
+    let Some(function) = rest.first() else {
+        return error(
+            first,
+            "`kprobe.module(\"MODULE\")` needs `.function(\"NAME\")`".to_string(),
+        );
+    };
+    if function.name != "function" {
+        return error(
+            function,
+            format!("unknown kprobe point `{}`", function.name),
+        );
+    }
+    name_arg(function, "function")?;
+    let mut rest = &rest[1..];
+    if let Some(ret) = rest.first().filter(|c| c.name == "return") {
+        if ret.arg.is_some() {
+            return error(ret, "`.return` takes no argument".to_string());
+        }
+        rest = &rest[1..];
+        if let Some(maxactive) = rest.first().filter(|c| c.name == "maxactive") {
+            if !matches!(maxactive.arg, Some(Literal::Number(n)) if (1..=i64::from(i32::MAX)).contains(&n))
+            {
+                return error(maxactive, "`maxactive` needs a positive number".to_string());
+            }
+            rest = &rest[1..];
+        }
+    }
+    if let Some(extra) = rest.first() {
+        let hint = if extra.name == "maxactive" {
+            " (`maxactive` applies to `.return` probes)"
+        } else {
+            ""
+        };
+        return error(
+            extra,
+            format!("unexpected `{}` in a kprobe point{hint}", extra.name),
+        );
     }
     Ok(())
 }
