@@ -27,11 +27,16 @@
 #include <linux/proc_fs.h>
 #include <linux/random.h>
 #include <linux/slab.h>
+#include <linux/sched/task_stack.h>
 #include <linux/string.h>
 #include <linux/timer.h>
+#include <linux/timex.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
+#ifdef CONFIG_X86_64
+#include <asm/unwind.h>
+#endif
 
 #include "stp_features.h"
 #include "stp_kprobes.h"
@@ -209,33 +214,51 @@ static bool stp_reader_has_work(void)
 
 /* ---- Handler contexts ---- */
 
-/* Takes this CPU's context for a probe if the session is in `state`.
- * Returns with preemption disabled on success. */
-static struct stp_context *stp_context_take(const struct stp_probe *probe, int state,
-					    struct pt_regs *regs)
-{
-	struct stp_context *ctx;
+#ifdef CONFIG_X86_64
+/* Each CPU's hard IRQ stack, where timer probes run: fixed at boot, so
+ * found once (begin is set last; both are written with the same values if
+ * nested hits race). */
+struct stp_irq_stack {
+	unsigned long begin, end;
+};
+static DEFINE_PER_CPU(struct stp_irq_stack, stp_irq_stack);
+#endif
 
-	preempt_disable();
-	if (atomic_read(&stp_session.state) != state)
-		goto refuse;
-	/* After exit() or a fatal error, only the end and error probes run. */
-	if (state != STP_STOPPING && atomic_read(&stp_session.end_reason) != STP_END_STOP)
-		goto refuse;
-	ctx = *this_cpu_ptr(&stp_cpu_context);
-	if (atomic_inc_return(&ctx->busy) != 1) {
-		atomic_dec(&ctx->busy);
-		atomic64_inc(&stp_session.probes_skipped);
-		goto refuse;
+/* Bytes of kernel stack left below the caller's frame, or ULONG_MAX on a
+ * stack whose bounds are unknown (that hit is not checked). Called with
+ * preemption disabled. */
+static noinline unsigned long stp_stack_left(void)
+{
+	unsigned long here = (unsigned long)&here;
+	unsigned long task_base = (unsigned long)task_stack_page(current);
+
+	/* Most hits: the task stack (THREAD_SIZE bytes from task_base). */
+	if (here - task_base < THREAD_SIZE)
+		return here - task_base;
+#ifdef CONFIG_X86_64
+	{
+		struct stp_irq_stack *irq = this_cpu_ptr(&stp_irq_stack);
+		unsigned long begin = smp_load_acquire(&irq->begin);
+		struct unwind_state state;
+
+		if (begin && here - begin < READ_ONCE(irq->end) - begin)
+			return here - begin;
+		/* IRQ, softirq and exception stacks are per-CPU areas that are
+		 * not aligned to their size, and the kernel does not export
+		 * get_stack_info(); the unwinder started at this frame finds
+		 * the stack it is on, unwinding a frame or two. */
+		__unwind_start(&state, current, NULL, (unsigned long *)here);
+		if (!on_stack(&state.stack_info, (void *)here, sizeof(here)))
+			return ULONG_MAX;
+		begin = (unsigned long)state.stack_info.begin;
+		if (state.stack_info.type == STACK_TYPE_IRQ) {
+			WRITE_ONCE(irq->end, (unsigned long)state.stack_info.end);
+			smp_store_release(&irq->begin, begin);
+		}
+		return here - begin;
 	}
-	ctx->probe = probe;
-	ctx->regs = regs;
-	ctx->failed = false;
-	ctx->print_len = 0;
-	return ctx;
-refuse:
-	preempt_enable();
-	return NULL;
+#endif
+	return ULONG_MAX;
 }
 
 static void stp_print_flush(struct stp_context *ctx)
@@ -266,21 +289,101 @@ static void stp_send_error(struct stp_context *ctx, const char *text, const char
 	stp_ring_put(STP_MSG_ERROR, ctx->message, len);
 }
 
-static void stp_context_release(struct stp_context *ctx)
+/* Too many skipped hits end the session, reported once. The caller holds
+ * ctx (busy). */
+static void stp_check_skipped(struct stp_context *ctx)
 {
-	stp_print_flush(ctx);
-	if (ctx->failed) {
-		stp_send_error(ctx, ctx->error, ctx->error_location);
-		if (atomic64_inc_return(&stp_session.errors) > stp_script.max_errors)
-			stp_end_session(STP_END_ERROR);
-	}
-	/* Too many skipped hits end the session, reported once. */
 	if (atomic64_read(&stp_session.probes_skipped) > stp_script.max_skipped &&
 	    !atomic_xchg(&stp_session.skipped_reported, 1)) {
 		stp_send_error(ctx, "Skipped too many probes, check MAXSKIPPED", NULL);
 		atomic64_inc(&stp_session.errors);
 		stp_end_session(STP_END_ERROR);
 	}
+}
+
+/* Takes this CPU's context for a probe if the session is in `state`.
+ * Returns with preemption disabled on success. */
+static struct stp_context *stp_context_take(const struct stp_probe *probe, int state,
+					    struct pt_regs *regs)
+{
+	struct stp_context *ctx;
+	bool low_stack;
+
+	preempt_disable();
+	if (atomic_read(&stp_session.state) != state)
+		goto refuse;
+	/* After exit() or a fatal error, only the end and error probes run. */
+	if (state != STP_STOPPING && atomic_read(&stp_session.end_reason) != STP_END_STOP)
+		goto refuse;
+	low_stack = stp_stack_left() < MINSTACKSPACE;
+	ctx = *this_cpu_ptr(&stp_cpu_context);
+	if (atomic_inc_return(&ctx->busy) != 1) {
+		atomic_dec(&ctx->busy);
+		atomic64_inc(&stp_session.probes_skipped);
+		goto refuse;
+	}
+	if (low_stack) {
+		/* No handler will return to report the limit if every hit
+		 * lacks stack: check it here (the context is free). */
+		atomic64_inc(&stp_session.probes_skipped);
+		stp_check_skipped(ctx);
+		atomic_dec(&ctx->busy);
+		goto refuse;
+	}
+	ctx->probe = probe;
+	ctx->regs = regs;
+	ctx->failed = false;
+	ctx->print_len = 0;
+	ctx->cycles_start = get_cycles();
+	return ctx;
+refuse:
+	preempt_enable();
+	return NULL;
+}
+
+#ifndef STP_NO_OVERLOAD
+/* SystemTap's overload check: adds this handler's cycles to its CPU's
+ * interval; at the end of an interval (measured at handler returns), too
+ * many cycles in it are an error. The first handler on a CPU closes an
+ * interval at once, so one long handler is caught. */
+static void stp_check_overload(struct stp_context *ctx)
+{
+	u64 now = get_cycles();
+	u64 sum = ctx->cycles_sum + (now - ctx->cycles_start);
+
+	if (now > ctx->cycles_base && now - ctx->cycles_base <= STP_OVERLOAD_INTERVAL) {
+		ctx->cycles_sum = sum;
+		return;
+	}
+	ctx->cycles_base = now;
+	ctx->cycles_sum = 0;
+	if (sum <= STP_OVERLOAD_THRESHOLD)
+		return;
+	/* After the handler's own error, if it raised one. */
+	if (ctx->failed) {
+		stp_send_error(ctx, ctx->error, ctx->error_location);
+		atomic64_inc(&stp_session.errors);
+	}
+	ctx->failed = true;
+	ctx->error_location = NULL;
+	scnprintf(ctx->error, sizeof(ctx->error),
+		  "probe overhead (%llu cycles) exceeded threshold (%llu cycles) in last %llu cycles",
+		  sum, (u64)STP_OVERLOAD_THRESHOLD, (u64)STP_OVERLOAD_INTERVAL);
+}
+#endif
+
+static void stp_context_release(struct stp_context *ctx)
+{
+	stp_print_flush(ctx);
+#ifndef STP_NO_OVERLOAD
+	stp_check_overload(ctx);
+#endif
+	if (ctx->failed) {
+		stp_send_error(ctx, ctx->error, ctx->error_location);
+		if (atomic64_inc_return(&stp_session.errors) > stp_script.max_errors)
+			stp_end_session(STP_END_ERROR);
+	}
+	stp_check_skipped(ctx);
 	atomic_dec(&ctx->busy);
 	preempt_enable();
 }

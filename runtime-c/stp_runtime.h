@@ -31,6 +31,22 @@
 #endif
 #define STP_MESSAGE_BYTES 512 /* one warning or error text (SystemTap's MAXSTRINGLEN) */
 
+/* SystemTap's guards around every handler, also -D overridable. A hit
+ * with less than MINSTACKSPACE bytes of kernel stack left is skipped. A
+ * CPU whose handlers used more than STP_OVERLOAD_THRESHOLD cycles in an
+ * interval of STP_OVERLOAD_INTERVAL cycles raises an error (which ends
+ * the session unless MAXERRORS allows more); -D STP_NO_OVERLOAD turns that
+ * check off. */
+#ifndef MINSTACKSPACE
+#define MINSTACKSPACE 1024
+#endif
+#ifndef STP_OVERLOAD_INTERVAL
+#define STP_OVERLOAD_INTERVAL 1000000000ULL
+#endif
+#ifndef STP_OVERLOAD_THRESHOLD
+#define STP_OVERLOAD_THRESHOLD 500000000ULL
+#endif
+
 enum stp_probe_kind {
 	STP_PROBE_BEGIN, /* once, at `start`, in the runner's process context */
 	STP_PROBE_END,   /* once, at `stop`, unless the session ended by an error */
@@ -100,6 +116,9 @@ struct stp_context {
 	 * a probe has none (begin, end, error, timers). */
 	struct pt_regs *regs;
 	atomic_t busy;            /* nonzero while a handler runs on this CPU */
+	u64 cycles_start;         /* overload check: when this handler started, */
+	u64 cycles_base;          /* ... when this CPU's interval started, */
+	u64 cycles_sum;           /* ... and the handlers' cycles in it */
 	bool failed;              /* stp_error() was called in this handler */
 	unsigned int print_len;
 	char print_buffer[STP_PRINT_BUFFER_BYTES];
@@ -155,15 +174,17 @@ void stp_request_exit(void);
 
 /* Counts a probe hit that did not run its handler (the language runtime
  * could not take the globals' locks). More than stp_script.max_skipped
- * skipped hits, these and the runtime's own, end the session with an
- * error when the next handler returns. */
+ * skipped hits, these and the runtime's own (busy CPU, low stack), end
+ * the session with an error when the next handler returns (or the next
+ * hit skipped for lack of stack). */
 void stp_probe_skipped(void);
 
 /* For the runtime's own probe kinds (kprobes, tracepoints, ...): a probe
  * callback brackets the handler with these, passing the registers it got
  * (or NULL). enter returns NULL (and the callback returns at once) if the
- * session is not running or a handler is already running on this CPU
- * (counted as skipped). */
+ * session is not running, or a handler is already running on this CPU or
+ * less than MINSTACKSPACE bytes of stack are left (both counted as
+ * skipped). leave runs the overload check. */
 struct stp_context *stp_probe_enter(const struct stp_probe *probe, struct pt_regs *regs);
 void stp_probe_leave(struct stp_context *ctx);
 

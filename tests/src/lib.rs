@@ -45,6 +45,13 @@ pub fn test_kernel() -> String {
 /// process run; the result is cached under target/) and returns the `.ko`.
 /// Missing headers fail the test under CI and skip it elsewhere (`None`).
 pub fn minimal_module(release: &str) -> Option<PathBuf> {
+    hand_written_module("minimal", "stap_pack_minimal", release)
+}
+
+/// Builds the hand-written module in `tests/modules/<dir>` (its `Kbuild`
+/// makes `<module>.ko`) against a kernel's headers, cached under target/,
+/// and returns the `.ko`; `None` (skip) without headers, as above.
+pub fn hand_written_module(dir: &str, module: &str, release: &str) -> Option<PathBuf> {
     let Some(build_dir) = stap_kbuild::find_build_dir(release) else {
         let message = format!(
             "kernel headers for {release} are not installed (apt-get install linux-headers-{release}, \
@@ -54,19 +61,21 @@ pub fn minimal_module(release: &str) -> Option<PathBuf> {
         eprintln!("skipping: {message}");
         return None;
     };
-    let out = workspace_root().join("target/test-modules").join(release);
-    let ko = out.join("stap_pack_minimal.ko");
+    let out = workspace_root()
+        .join("target/test-modules")
+        .join(release)
+        .join(dir);
+    let ko = out.join(format!("{module}.ko"));
     // Parallel tests may race to build; a lock file serialises them.
     std::fs::create_dir_all(&out).expect("create module build dir");
     let lock = out.join(".lock");
     let _guard = FileLock::acquire(&lock);
     if !ko.exists() {
-        for file in ["minimal.c", "Kbuild"] {
-            std::fs::copy(
-                workspace_root().join("tests/modules/minimal").join(file),
-                out.join(file),
-            )
-            .expect("copy module source");
+        let source = workspace_root().join("tests/modules").join(dir);
+        for entry in std::fs::read_dir(&source).expect("read the module's source dir") {
+            let path = entry.expect("list the module's source dir").path();
+            std::fs::copy(&path, out.join(path.file_name().expect("file name")))
+                .expect("copy module source");
         }
         let result = Command::new("make")
             .arg("-s")
@@ -78,7 +87,7 @@ pub fn minimal_module(release: &str) -> Option<PathBuf> {
             .expect("run make");
         assert!(
             result.status.success() && ko.exists(),
-            "Kbuild of the minimal module for {release} failed:\n{}",
+            "Kbuild of tests/modules/{dir} for {release} failed:\n{}",
             String::from_utf8_lossy(&result.stderr)
         );
     }
@@ -148,5 +157,20 @@ pub fn run(program: &Path, args: &[&str], dir: &Path) -> Run {
             .current_dir(dir)
             .output()
             .expect("spawn command"),
+    )
+}
+
+/// Guest shell that runs a probe session around a workload: starts
+/// `stap-verify-run` on `bundle` in the background, waits (up to a
+/// minute) for the `ready` line the script prints from a begin probe,
+/// runs `workload`, stops the session with SIGINT (end probes run) and
+/// prints `runner status N`. The runner's stdout goes to `out`, its stderr
+/// to `out.err`. The runner is a background job of the same shell, so the
+/// workload must wait for its own jobs by pid, never with a bare `wait`.
+pub fn session_around_workload(bundle: &str, trust: &str, out: &str, workload: &str) -> String {
+    format!(
+        "stap-verify-run --trust {trust} {bundle} >{out} 2>{out}.err & r=$!; \
+         n=0; until grep -qx ready {out} || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; \
+         {workload}; kill -INT $r; wait $r; echo \"runner status $?\""
     )
 }
