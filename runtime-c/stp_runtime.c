@@ -35,6 +35,7 @@
 
 #include "stp_features.h"
 #include "stp_runtime.h"
+#include "stp_tracepoints.h"
 #include "stp_wire.h"
 
 #if STP_HAVE_TIMER_DELETE_SYNC
@@ -309,6 +310,22 @@ void stp_probe_leave(struct stp_context *ctx)
 	stp_context_release(ctx);
 }
 
+void stp_start_error(const struct stp_probe *probe, const char *fmt, ...)
+{
+	struct stp_context *ctx = stp_context_take(probe, STP_STARTING, NULL);
+	va_list args;
+
+	if (ctx) {
+		va_start(args, fmt);
+		vscnprintf(ctx->error, sizeof(ctx->error), fmt, args);
+		va_end(args);
+		stp_send_error(ctx, ctx->error, NULL);
+		atomic64_inc(&stp_session.errors);
+		stp_context_release(ctx);
+	}
+	stp_end_session(STP_END_ERROR);
+}
+
 void stp_print_bytes(struct stp_context *ctx, const char *bytes, size_t len)
 {
 	while (len) {
@@ -514,7 +531,10 @@ static int stp_session_start(void)
 	if (atomic_read(&stp_session.state) != STP_LOADED)
 		return -EINVAL;
 	atomic_set(&stp_session.state, STP_STARTING);
-	stp_run_probes_of_kind(STP_PROBE_BEGIN, STP_STARTING);
+	/* Armed first, so that a probe that cannot be armed fails the start
+	 * before any begin probe runs; they fire only once RUNNING is set. */
+	if (!stp_tracepoints_start())
+		stp_run_probes_of_kind(STP_PROBE_BEGIN, STP_STARTING);
 	if (atomic_read(&stp_session.end_reason) == STP_END_STOP) {
 		/* From here on, exit() in a timer moves the state to ENDING. */
 		atomic_set(&stp_session.state, STP_RUNNING);
@@ -536,6 +556,7 @@ static void stp_session_stop(bool run_end_probes)
 		return;
 	atomic_set(&stp_session.state, STP_STOPPING);
 	stp_timers_disarm();
+	stp_tracepoints_stop();
 	if (run_end_probes && state != STP_LOADED)
 		stp_run_probes_of_kind(atomic_read(&stp_session.end_reason) == STP_END_ERROR ?
 				       STP_PROBE_ERROR : STP_PROBE_END, STP_STOPPING);

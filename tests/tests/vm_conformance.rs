@@ -133,6 +133,9 @@ fn load_cases() -> Vec<Case> {
                 (None, None) => StderrExpectation::Empty,
             };
             let (defines, params) = parse_args(&name, &read("args").unwrap_or_default());
+            let workload = read("workload")
+                .map(|text| text.trim().to_string())
+                .filter(|text| !text.is_empty());
             Case {
                 oracle_skip: text
                     .lines()
@@ -141,9 +144,7 @@ fn load_cases() -> Vec<Case> {
                 script,
                 defines,
                 params,
-                workload: read("workload")
-                    .map(|text| text.trim().to_string())
-                    .filter(|text| !text.is_empty()),
+                workload,
                 stdout,
                 stderr,
                 status,

@@ -76,7 +76,10 @@ fn unsupported_constructs_are_errors_not_silence() {
             "global s probe begin { s <<< 1; print(@hist_log(s)) }",
             "printing statistics",
         ),
-        ("probe kernel.function(\"vfs_read\") { }", "`kernel` probes"),
+        (
+            "probe kernel.function(\"vfs_read\") { }",
+            "`kernel.function` probes (they need the kernel's debuginfo)",
+        ),
         (
             "probe begin { if (\"a\" =~ \"b\") exit() }",
             "regular expression",
