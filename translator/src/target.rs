@@ -108,7 +108,12 @@ impl Target {
             kernel_release: release.to_string(),
             arch,
             config,
-            build_tree: Some(build_tree.to_path_buf()),
+            // `/lib/modules/R/build` is a link to the tree in /usr/src: one name for both.
+            build_tree: Some(
+                build_tree
+                    .canonicalize()
+                    .unwrap_or_else(|_| build_tree.to_path_buf()),
+            ),
             ..Target::default()
         })
     }
