@@ -41,6 +41,7 @@
 #include "stp_features.h"
 #include "stp_kprobes.h"
 #include "stp_runtime.h"
+#include "stp_tracepoints.h"
 #include "stp_wire.h"
 
 #if STP_HAVE_TIMER_DELETE_SYNC
@@ -413,6 +414,23 @@ void stp_probe_leave(struct stp_context *ctx)
 	stp_context_release(ctx);
 }
 
+void stp_start_error(const struct stp_probe *probe, const char *fmt, ...)
+{
+	struct stp_context *ctx = stp_context_take(probe, STP_STARTING, NULL);
+	va_list args;
+
+	if (ctx) {
+		va_start(args, fmt);
+		vscnprintf(ctx->error, sizeof(ctx->error), fmt, args);
+		va_end(args);
+		ctx->error_location = probe ? probe->location : NULL;
+		ctx->failed = true;
+		stp_context_release(ctx);
+	}
+	/* Whatever MAXERRORS allows: a probe that cannot be armed ends the session. */
+	stp_end_session(STP_END_ERROR);
+}
+
 void stp_print_bytes(struct stp_context *ctx, const char *bytes, size_t len)
 {
 	while (len) {
@@ -616,17 +634,6 @@ static void stp_run_probes_of_kind(enum stp_probe_kind kind, int state)
 /* Probes could not be armed: reported as an error of the probe that failed
  * (if one did), and the session ends with an error before any begin probe
  * runs. */
-static void stp_session_fail(const struct stp_probe *probe, const char *why)
-{
-	struct stp_context *ctx = stp_context_take(probe, STP_STARTING, NULL);
-
-	if (ctx) {
-		stp_error(ctx, probe ? probe->location : NULL, "%s", why);
-		stp_context_release(ctx);
-	}
-	stp_end_session(STP_END_ERROR);
-}
-
 /* Hits the kernel did not deliver count as skipped, as in SystemTap. */
 static void stp_report_missed(const struct stp_probe *probe, unsigned long missed)
 {
@@ -649,9 +656,11 @@ static int stp_session_start(void)
 	if (atomic_read(&stp_session.state) != STP_LOADED)
 		return -EINVAL;
 	atomic_set(&stp_session.state, STP_STARTING);
+	/* Armed first, so that a probe that cannot be armed fails the start
+	 * before any begin probe runs; they fire only once RUNNING is set. */
 	if (stp_kprobes_register(why, sizeof(why), &failed))
-		stp_session_fail(failed, why);
-	else
+		stp_start_error(failed, "%s", why);
+	else if (!stp_tracepoints_start())
 		stp_run_probes_of_kind(STP_PROBE_BEGIN, STP_STARTING);
 	if (atomic_read(&stp_session.end_reason) == STP_END_STOP) {
 		/* From here on, exit() in a timer moves the state to ENDING. */
@@ -675,6 +684,7 @@ static void stp_session_stop(bool run_end_probes)
 	atomic_set(&stp_session.state, STP_STOPPING);
 	stp_timers_disarm();
 	stp_kprobes_unregister(stp_report_missed);
+	stp_tracepoints_stop();
 	if (run_end_probes && state != STP_LOADED)
 		stp_run_probes_of_kind(atomic_read(&stp_session.end_reason) == STP_END_ERROR ?
 				       STP_PROBE_ERROR : STP_PROBE_END, STP_STOPPING);

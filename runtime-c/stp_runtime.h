@@ -55,6 +55,9 @@ enum stp_probe_kind {
 	STP_PROBE_TIMER, /* timer.ns/us/ms/s/jiffies/hz(N), optionally .randomize(M) */
 	STP_PROBE_KPROBE,    /* kprobe[.module(M)].function(F), kprobe.statement(A).absolute */
 	STP_PROBE_KRETPROBE, /* kprobe[.module(M)].function(F).return */
+	STP_PROBE_TRACEPOINT,     /* kernel.trace("subsystem:event"): stp_tracepoints.c */
+	STP_PROBE_SYSCALL,        /* native syscall `syscall` entered (raw_syscalls:sys_enter) */
+	STP_PROBE_SYSCALL_RETURN, /* ... and returning (raw_syscalls:sys_exit) */
 };
 
 enum stp_timer_unit {
@@ -88,6 +91,10 @@ struct stp_probe {
 	const char *module;
 	unsigned long address;
 	unsigned int maxactive;
+	/* STP_PROBE_TRACEPOINT only: the event's name ("sched_switch"). */
+	const char *event;
+	/* STP_PROBE_SYSCALL(_RETURN) only: the x86-64 syscall number. */
+	unsigned int syscall;
 };
 
 /* The script: generated code defines exactly one, named stp_script. */
@@ -187,6 +194,11 @@ void stp_probe_skipped(void);
  * skipped). leave runs the overload check. */
 struct stp_context *stp_probe_enter(const struct stp_probe *probe, struct pt_regs *regs);
 void stp_probe_leave(struct stp_context *ctx);
+
+/* For the runtime's own probe kinds: a probe could not be armed at `start`
+ * (process context). Sends "ERROR: <message> near <its location>" and ends the session with
+ * an error before any begin probe runs. */
+__printf(2, 3) void stp_start_error(const struct stp_probe *probe, const char *fmt, ...);
 
 /*
  * Module parameters: a scalar global that the runner may set from NAME=VALUE.

@@ -40,6 +40,14 @@ pub const RUNTIME_FILES: &[(&str, &str)] = &[
     ),
     ("stp_lang.c", include_str!("../../runtime-c/stp_lang.c")),
     ("stp_lang.h", include_str!("../../runtime-c/stp_lang.h")),
+    (
+        "stp_tracepoints.c",
+        include_str!("../../runtime-c/stp_tracepoints.c"),
+    ),
+    (
+        "stp_tracepoints.h",
+        include_str!("../../runtime-c/stp_tracepoints.h"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ pub mod codegen;
 pub mod diagnostic;
 pub mod erase_spans;
 pub mod ir;
+pub mod kernel;
 pub mod lexer;
 pub mod library;
 pub mod parser;
@@ -147,6 +148,13 @@ pub fn translate(input: &TranslateInput) -> Result<Translation, TranslateError> 
             })
         }
     };
+    diagnostics.extend(check_tracepoints(&program, input.target));
+    if failed(&diagnostics) {
+        return Err(TranslateError {
+            sources,
+            diagnostics,
+        });
+    }
     let options = codegen::Options {
         script_name: input.script_name,
         module_name: input.module_name,
@@ -170,4 +178,34 @@ pub fn translate(input: &TranslateInput) -> Result<Translation, TranslateError> 
             })
         }
     }
+}
+
+/// `kernel.trace("SUBSYSTEM:EVENT")` points checked against the target
+/// kernel's tracepoint headers (see [`kernel::check_tracepoint`]).
+fn check_tracepoints(program: &ir::ValidProgram, target: &Target) -> Vec<Diagnostic> {
+    let Some(tree) = &target.build_tree else {
+        return Vec::new();
+    };
+    let mut diagnostics = Vec::new();
+    for point in program.program().probes.iter().flat_map(|p| &p.points) {
+        let name = match point.components.get(1) {
+            Some(c) if point.family == ir::Family::Kernel && c.name == "trace" => &c.arg,
+            _ => continue,
+        };
+        let Some(ast::Literal::String(name)) = name else {
+            continue;
+        };
+        if let Ok((Some(subsystem), event)) = sema::split_tracepoint(name) {
+            if let Err(why) = kernel::check_tracepoint(tree, subsystem, event) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        point.span,
+                        format!("`{}`: no such tracepoint in kernel {}: {why}", point.written, target.kernel_release),
+                    )
+                    .with_note("the event may be misspelt, or belong to another subsystem or to a kernel module"),
+                );
+            }
+        }
+    }
+    diagnostics
 }

@@ -22,6 +22,7 @@ const BUILTIN_FILES: &[(&str, &str)] = &[
     ("kernel.stp", include_str!("../tapset/kernel.stp")),
     ("logging.stp", include_str!("../tapset/logging.stp")),
     ("string.stp", include_str!("../tapset/string.stp")),
+    ("syscall.stp", include_str!("../tapset/syscall.stp")),
     ("time.stp", include_str!("../tapset/time.stp")),
 ];
 
@@ -92,6 +93,16 @@ impl Library {
             for (name, text) in BUILTIN_FILES {
                 let name = format!("{BUILTIN_PREFIX}{name}");
                 library.add(name, text, 0, &parse_options, sources, &mut diagnostics);
+            }
+            // syscall.NAME aliases: the kernel's own syscall table. Without
+            // one (no build tree, another architecture) there are none, and
+            // a script using them is told no alias matches.
+            if let (Some(tree), "x86_64") = (&target.build_tree, target.arch.as_str()) {
+                if let Ok(syscalls) = crate::kernel::syscalls(tree) {
+                    let name = format!("{BUILTIN_PREFIX}syscalls-{}.stp", target.kernel_release);
+                    let text = crate::kernel::syscall_tapset(&syscalls);
+                    library.add(name, &text, 0, &parse_options, sources, &mut diagnostics);
+                }
             }
         }
         for (index, root) in options.include_dirs.iter().enumerate() {

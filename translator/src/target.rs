@@ -55,6 +55,9 @@ pub struct Target {
     pub systemtap_version: String,
     pub privilege: Privilege,
     pub guru_mode: bool,
+    /// The kernel's build tree (headers), where the kernel's syscall table
+    /// and tracepoint headers are read from; `None` without a kernel.
+    pub build_tree: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,7 @@ impl Default for Target {
             systemtap_version: SYSTEMTAP_VERSION.to_string(),
             privilege: Privilege::Stapdev,
             guru_mode: false,
+            build_tree: None,
         }
     }
 }
@@ -104,6 +108,12 @@ impl Target {
             kernel_release: release.to_string(),
             arch,
             config,
+            // `/lib/modules/R/build` is a link to the tree in /usr/src: one name for both.
+            build_tree: Some(
+                build_tree
+                    .canonicalize()
+                    .unwrap_or_else(|_| build_tree.to_path_buf()),
+            ),
             ..Target::default()
         })
     }

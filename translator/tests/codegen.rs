@@ -132,7 +132,10 @@ fn unsupported_constructs_are_errors_not_silence() {
             "global s probe begin { s <<< 1; foreach (b in @hist_log(s)-) println(b) }",
             "sorting or slicing a histogram's buckets",
         ),
-        ("probe kernel.function(\"vfs_read\") { }", "`kernel` probes"),
+        (
+            "probe kernel.function(\"vfs_read\") { }",
+            "`kernel.function` probes (they need the kernel's debuginfo)",
+        ),
         (
             "probe begin { if (\"a\" =~ \"b\") exit() }",
             "regular expression",

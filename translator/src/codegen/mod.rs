@@ -596,13 +596,12 @@ impl<'p> Generator<'p> {
             out,
             "static void stp_probe_{index}(struct stp_context *ctx)\n{{"
         );
-        if compiled.code.trim().is_empty() && compiled.c_locals.is_empty() {
-            // An empty handler (a probe kept for its side effects, e.g. a
-            // registration) uses nothing of the area.
-            out.push_str("\tstp_lang_enter(ctx);\n");
-        } else {
-            out.push_str("\tstruct stp_cpu_area *area = stp_lang_enter(ctx);\n");
+        if compiled.code.trim().is_empty() && compiled.c_locals.is_empty() && globals.is_empty() {
+            // `probe kernel.trace("...") {}`: nothing to set up.
+            out.push_str("}\n");
+            return (out, compiled.fields);
         }
+        out.push_str("\tstruct stp_cpu_area *area = stp_lang_enter(ctx);\n");
         if !compiled.fields.is_empty() {
             let _ = writeln!(
                 out,
@@ -663,6 +662,7 @@ impl<'p> Generator<'p> {
             Family::Timer => "STP_PROBE_TIMER",
             Family::Kprobe if point.component("return").is_some() => "STP_PROBE_KRETPROBE",
             Family::Kprobe => "STP_PROBE_KPROBE",
+            Family::Kernel => return self.kernel_probe_entry(index, point),
             _ => {
                 self.unsupported(point.span, &format!("`{}` probes", point.family.name()));
                 return None;
@@ -730,6 +730,46 @@ impl<'p> Generator<'p> {
         }
         entry.push_str(" },\n");
         Some((sequence, entry))
+    }
+
+    /// The table entry of `kernel.trace("...")` or `kernel.syscall_nr(N)`
+    /// (sema checked their shape); other `kernel.*` points need debuginfo.
+    fn kernel_probe_entry(&mut self, index: usize, point: &ProbePoint) -> Option<(i64, String)> {
+        let kind = point.components.get(1);
+        let fields = match (
+            kind.map(|k| (k.name.as_str(), &k.arg)),
+            point.components.get(2),
+        ) {
+            (Some(("trace", Some(Literal::String(name)))), None) => {
+                let (_, event) = crate::sema::split_tracepoint(name).ok()?;
+                format!(".kind = STP_PROBE_TRACEPOINT, .event = {}", c_str(event))
+            }
+            (Some(("syscall_nr", Some(Literal::Number(nr)))), returns) => {
+                let kind = if returns.is_some() {
+                    "STP_PROBE_SYSCALL_RETURN"
+                } else {
+                    "STP_PROBE_SYSCALL"
+                };
+                format!(".kind = {kind}, .syscall = {nr}")
+            }
+            _ => {
+                let what = match kind {
+                    Some(k) => format!(
+                        "`kernel.{}` probes (they need the kernel's debuginfo)",
+                        k.name
+                    ),
+                    None => "`kernel` probes".to_string(),
+                };
+                self.unsupported(point.span, &what);
+                return None;
+            }
+        };
+        let entry = format!(
+            "\t{{ .point = {}, .location = {}, {fields}, .handler = stp_probe_{index} }},\n",
+            c_str(&point.written),
+            self.location(point.span)
+        );
+        Some((0, entry))
     }
 
     fn script_struct(&self, out: &mut String, options: &Options) {

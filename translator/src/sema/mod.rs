@@ -17,6 +17,7 @@ mod suggest;
 
 pub use format::parse_format;
 pub use lower::point_text;
+pub use probes::split_tracepoint;
 pub use suggest::{did_you_mean, edit_distance};
 
 use crate::ast;

@@ -37,9 +37,10 @@ pub fn point_privilege(point: &ir::ProbePoint) -> Privilege {
 }
 
 /// Checks the components of a point of a family this project supports
-/// (begin, end, error, never, timer, kprobe); other families are checked
-/// against debuginfo later. `guru`: guru-mode points are allowed here (`-g`,
-/// or a library file).
+/// (begin, end, error, never, timer, kprobe, `kernel.trace`,
+/// `kernel.syscall_nr`); other families are checked against debuginfo
+/// later. `guru`: guru-mode points are allowed here (`-g`, or a library
+/// file).
 pub fn check_shape(family: Family, point: &ast::ProbePoint, guru: bool) -> Result<(), Diagnostic> {
     let components = &point.components;
     let shape_error = |component: &ast::Component, message: String, forms: &str| {
@@ -74,6 +75,7 @@ pub fn check_shape(family: Family, point: &ast::ProbePoint, guru: bool) -> Resul
         }
         Family::Timer => check_timer(point)?,
         Family::Kprobe => check_kprobe(point, guru)?,
+        Family::Kernel => check_kernel(point)?,
         _ => {}
     }
     Ok(())
@@ -270,4 +272,89 @@ fn check_kprobe(point: &ast::ProbePoint, guru: bool) -> Result<(), Diagnostic> {
         );
     }
     Ok(())
+}
+
+const TRACE_FORMS: &str = "`kernel.trace(\"SUBSYSTEM:EVENT\")`, `kernel.trace(\"EVENT\")`";
+const SYSCALL_NR_FORMS: &str = "`kernel.syscall_nr(N)`, `kernel.syscall_nr(N).return`";
+
+/// `kernel.trace("subsystem:event")` and the syscall tapset's building
+/// block `kernel.syscall_nr(N)[.return]`; the other `kernel.*` points need
+/// debuginfo and are left to the back end, which refuses them.
+fn check_kernel(point: &ast::ProbePoint) -> Result<(), Diagnostic> {
+    let components = &point.components;
+    let Some(kind) = components.get(1) else {
+        return Ok(());
+    };
+    let forms = match kind.name.as_str() {
+        "trace" => TRACE_FORMS,
+        "syscall_nr" => SYSCALL_NR_FORMS,
+        _ => return Ok(()),
+    };
+    let error = |component: &ast::Component, message: String| {
+        Err(Diagnostic::error(component.span, message).with_note(format!("valid forms: {forms}")))
+    };
+    if components[0].arg.is_some() {
+        return error(&components[0], "`kernel` takes no argument".to_string());
+    }
+    if kind.name == "trace" {
+        let Some(Literal::String(name)) = &kind.arg else {
+            return error(
+                kind,
+                "`kernel.trace` needs a tracepoint name string".to_string(),
+            );
+        };
+        if let Err(why) = split_tracepoint(name) {
+            return error(kind, format!("`kernel.trace(\"{name}\")`: {why}"));
+        }
+        if let Some(extra) = components.get(2) {
+            return error(
+                extra,
+                format!("unexpected `{}` after `kernel.trace`", extra.name),
+            );
+        }
+        return Ok(());
+    }
+    if !matches!(kind.arg, Some(Literal::Number(n)) if (0..=i64::from(u16::MAX)).contains(&n)) {
+        return error(
+            kind,
+            "`kernel.syscall_nr` needs a syscall number (0 to 65535)".to_string(),
+        );
+    }
+    let after_return = match components.get(2) {
+        Some(c) if c.name == "return" && c.arg.is_none() => 3,
+        _ => 2,
+    };
+    if let Some(extra) = components.get(after_return) {
+        return error(
+            extra,
+            format!("unexpected `{}` after `kernel.syscall_nr`", extra.name),
+        );
+    }
+    Ok(())
+}
+
+/// A tracepoint name: (subsystem if given, event). Both are C identifiers;
+/// the kernel finds tracepoints by event name, the subsystem is checked
+/// at build time where the kernel's headers tell it.
+pub fn split_tracepoint(name: &str) -> Result<(Option<&str>, &str), String> {
+    let (subsystem, event) = match name.split_once(':') {
+        Some((subsystem, event)) => (Some(subsystem), event),
+        None => (None, name),
+    };
+    let identifier = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if name.contains(['*', '?', '[']) {
+        return Err("wildcards in tracepoint names are not supported; name each event".to_string());
+    }
+    if subsystem.is_some_and(|s| !identifier(s)) || !identifier(event) {
+        return Err(
+            "expected `SUBSYSTEM:EVENT` or `EVENT`, each a C identifier (e.g. `sched:sched_switch`)"
+                .to_string(),
+        );
+    }
+    Ok((subsystem, event))
 }

@@ -394,8 +394,6 @@ out:
 /* probe kprobe.module("tun").function("tun_chr_close").return at kprobes.stp:19:1 */
 static void stp_probe_3(struct stp_context *ctx)
 {
-	stp_lang_enter(ctx);
-
 }
 
 static const struct stp_probe stp_probes[] = {
