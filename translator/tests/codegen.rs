@@ -140,6 +140,10 @@ fn unsupported_constructs_are_errors_not_silence() {
             "probe begin { if (\"a\" =~ \"b\") exit() }",
             "regular expression",
         ),
+        (
+            "probe kprobe.function(\"vfs_*\") { }",
+            "a function named by a wildcard",
+        ),
     ] {
         let error = translate_script(script).expect_err(script);
         let text = error.render();

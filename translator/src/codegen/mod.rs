@@ -660,6 +660,16 @@ impl<'p> Generator<'p> {
             Family::Error => "STP_PROBE_ERROR",
             Family::Never => "STP_PROBE_NEVER",
             Family::Timer => "STP_PROBE_TIMER",
+            Family::Kprobe if !kprobe_supported(point) => {
+                self.unsupported(
+                    point.span,
+                    &format!(
+                        "the kprobe `{}` (a function named by a wildcard or not by a literal)",
+                        point.written
+                    ),
+                );
+                return None;
+            }
             Family::Kprobe if point.component("return").is_some() => "STP_PROBE_KRETPROBE",
             Family::Kprobe => "STP_PROBE_KPROBE",
             Family::Kernel => return self.kernel_probe_entry(index, point),
@@ -848,6 +858,17 @@ impl<'p> Generator<'p> {
 }
 
 /// The `stp_probe` fields of a kprobe point (its shape was checked by sema).
+/// Whether the back end can arm this kprobe point: one named function (or
+/// an absolute address), since the kernel resolves exactly one symbol.
+fn kprobe_supported(point: &ProbePoint) -> bool {
+    let named = |name: &str| match point.component(name).map(|c| &c.arg) {
+        None => true,
+        Some(Some(Literal::String(text))) => !text.contains(['*', '?', '[']),
+        Some(_) => false,
+    };
+    named("function") && named("module")
+}
+
 fn kprobe_fields(entry: &mut String, point: &ProbePoint) {
     let arg = |name: &str| point.component(name).and_then(|c| c.arg.as_ref());
     let mut fields = Vec::new();

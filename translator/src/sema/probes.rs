@@ -166,22 +166,12 @@ fn check_kprobe(point: &ast::ProbePoint, guru: bool) -> Result<(), Diagnostic> {
         Err(Diagnostic::error(component.span, message)
             .with_note(format!("valid forms: {KPROBE_FORMS}")))
     };
+    // Any name SystemTap accepts passes (wildcards too: the back end says
+    // what it cannot compile); an argument that is not a literal passes in
+    // library aliases (`guru`), whose macros may be another tapset's.
     let name_arg = |component: &ast::Component, what: &str| match &component.arg {
-        Some(Literal::String(name))
-            if !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.$".contains(&b)) =>
-        {
-            Ok(())
-        }
-        Some(Literal::String(name)) if name.contains(['*', '?', '[']) => error(
-            component,
-            format!(
-                "`kprobe.{}(\"{name}\")`: wildcards are not supported; name one {what}",
-                component.name
-            ),
-        ),
+        Some(Literal::String(name)) if !name.is_empty() => Ok(()),
+        None if guru => Ok(()),
         _ => error(
             component,
             format!("`kprobe.{}` needs a {what} name in quotes", component.name),
@@ -247,6 +237,14 @@ fn check_kprobe(point: &ast::ProbePoint, guru: bool) -> Result<(), Diagnostic> {
     }
     name_arg(function, "function")?;
     let mut rest = &rest[1..];
+    // `.call`: the function's own entry (not inlined copies), which is
+    // what a kprobe on it is anyway.
+    if let Some(call) = rest.first().filter(|c| c.name == "call") {
+        if call.arg.is_some() {
+            return error(call, "`.call` takes no argument".to_string());
+        }
+        rest = &rest[1..];
+    }
     if let Some(ret) = rest.first().filter(|c| c.name == "return") {
         if ret.arg.is_some() {
             return error(ret, "`.return` takes no argument".to_string());
