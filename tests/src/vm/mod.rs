@@ -35,6 +35,18 @@ const BUSYBOX: &str = "/bin/busybox";
 const QEMU: &str = "qemu-system-x86_64";
 /// Serial lines an error shows from the end of the console.
 const TAIL_LINES: usize = 40;
+/// How far back an error's console tail may reach to start at the header of
+/// a kernel report: a panic's call trace alone can outgrow `TAIL_LINES`.
+const REPORT_LINES: usize = 200;
+/// Lines that open a kernel report (panic, oops, BUG, warning, lockup).
+const REPORT_HEADERS: [&str; 6] = [
+    "Kernel panic - not syncing",
+    "BUG:",
+    "Oops:",
+    "general protection fault",
+    "WARNING: CPU:",
+    "watchdog: ",
+];
 
 /// The machine to boot.
 #[derive(Clone, Debug)]
@@ -529,7 +541,54 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
+/// The last `TAIL_LINES` of the console, reaching further back (up to
+/// `REPORT_LINES`) to begin at the first header of a kernel report.
 fn tail(serial: &str) -> String {
     let lines: Vec<&str> = serial.lines().collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    let last = lines.len().saturating_sub(TAIL_LINES);
+    let earliest = lines.len().saturating_sub(REPORT_LINES);
+    let report = (earliest..last).find(|&index| {
+        REPORT_HEADERS
+            .iter()
+            .any(|header| lines[index].contains(header))
+    });
+    lines[report.unwrap_or(last)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(from: usize, to: usize) -> String {
+        (from..to).map(|n| format!("line {n}\n")).collect()
+    }
+
+    #[test]
+    fn tail_is_the_last_lines_without_a_report() {
+        let tail = tail(&numbered(0, 100));
+        assert_eq!(tail.lines().count(), TAIL_LINES);
+        assert!(tail.starts_with("line 60\n"), "{tail}");
+    }
+
+    #[test]
+    fn tail_reaches_back_to_a_long_panic_report() {
+        let serial = format!(
+            "{}Kernel panic - not syncing: sysrq triggered crash\n{}",
+            numbered(0, 100),
+            numbered(100, 170)
+        );
+        let tail = tail(&serial);
+        assert!(tail.starts_with("Kernel panic - not syncing"), "{tail}");
+        assert!(tail.ends_with("line 169"), "{tail}");
+    }
+
+    #[test]
+    fn tail_does_not_reach_back_further_than_report_lines() {
+        let serial = format!(
+            "Kernel panic - not syncing: early\n{}",
+            numbered(0, REPORT_LINES + 10)
+        );
+        let tail = tail(&serial);
+        assert_eq!(tail.lines().count(), TAIL_LINES);
+    }
 }
