@@ -1,17 +1,18 @@
 //! Benchmark (not a test): what a probe costs a syscall-heavy workload, in
-//! a 2-CPU VM. busybox `dd` copying N bytes one at a time (N read(2) and N
+//! a VM whose clock counts instructions (qemu `-icount shift=0`: one
+//! nanosecond per instruction), so the times measure the work each
+//! configuration adds and not the host's load. busybox `dd` copying N bytes one at a time (N read(2) and N
 //! write(2) calls) is timed (a) without probes, (b) with the hand-written
 //! kprobe module tests/modules/kprobe_count counting `vfs_read` hits in a
 //! per-CPU counter, (c) with a stap-pack bundle counting the same hits in a
 //! global, (d) the same counting in an array keyed by `execname()`. The
 //! result is the overhead of (c) and (d) in units of (b)'s: (c−a)/(b−a)
-//! and (d−a)/(b−a). The configurations take turns, round after round, so
-//! a change in the host's load hits them alike; each time is the median,
-//! also shown as the added cost per read.
+//! and (d−a)/(b−a). The configurations take turns, round after round;
+//! each time is the median, also shown as the added instructions per read.
 //!
 //! cargo build --release --workspace --bins && cargo run --release -p stap-pack-tests --bin bench-probe
 //!
-//! `STAP_PACK_BENCH_BYTES` sets N (default 1000000); `STAP_PACK_TEST_KERNEL`
+//! `STAP_PACK_BENCH_BYTES` sets N (default 100000); `STAP_PACK_TEST_KERNEL`
 //! the kernel (default 6.1.0-56-cloud-amd64).
 
 use std::process::Command;
@@ -46,9 +47,9 @@ fn main() {
     let bytes: u64 = std::env::var("STAP_PACK_BENCH_BYTES")
         .ok()
         .map(|n| n.parse().expect("STAP_PACK_BENCH_BYTES is a number"))
-        .unwrap_or(1_000_000);
+        .unwrap_or(100_000);
     let mut spec = VmSpec::for_release(&kernel).expect("qemu, busybox and the kernel image");
-    spec.smp = 2;
+    spec.icount_shift = Some(0);
     spec.timeout = Duration::from_secs(1800);
     let reference = hand_written_module("kprobe_count", REFERENCE, &kernel)
         .expect("kernel headers for the reference module");
@@ -94,10 +95,11 @@ fn main() {
         )
         .file("/reference.ko", std::fs::read(&reference).unwrap(), 0o644);
 
-    // /proc/uptime has 10 ms resolution: N should make a run last seconds.
+    // The guest clock in nanoseconds (/proc/uptime counts in 10 ms).
+    let now = "awk '/^now at/ { print $3; exit }' /proc/timer_list";
     let workload = format!(
-        "read s _ </proc/uptime; dd if=/dev/zero of=/dev/null bs=1 count={bytes} 2>/dev/null; \
-         read e _ </proc/uptime; echo \"time $s $e\""
+        "s=$({now}); dd if=/dev/zero of=/dev/null bs=1 count={bytes} 2>/dev/null; \
+         e=$({now}); echo \"time $s $e\""
     );
     guest.step("warm up", &workload);
     for round in 0..ROUNDS {
@@ -124,7 +126,9 @@ fn main() {
             );
         }
     }
-    eprintln!("booting {kernel} (2 CPUs, TCG): {ROUNDS} rounds of a b c d, dd of {bytes} bytes");
+    eprintln!(
+        "booting {kernel} (TCG, -icount shift=0): {ROUNDS} rounds of a b c d, dd of {bytes} bytes"
+    );
     let vm = boot(&spec, &guest).unwrap_or_else(|e| panic!("{e}"));
 
     let times: Vec<Vec<f64>> = ["a", "b", "c", "d"]
@@ -133,9 +137,12 @@ fn main() {
         .collect();
     let median = |config: usize| times[config][ROUNDS / 2];
     let (a, b, c, d) = (median(0), median(1), median(2), median(3));
-    println!("workload: dd bs=1 count={bytes} on {kernel}, 2 CPUs (TCG); {ROUNDS} rounds");
     println!(
-        "{:<44} {:>8} {:>8} {:>8} {:>12}",
+        "workload: dd bs=1 count={bytes} on {kernel}, TCG with -icount shift=0 \
+         (1 ns of guest time per instruction); {ROUNDS} rounds"
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>9} {:>14}",
         "", "median", "min", "max", "per read"
     );
     for (config, label) in [
@@ -149,16 +156,13 @@ fn main() {
     {
         let sorted = &times[config];
         println!(
-            "{label:<44} {:>7.2}s {:>7.2}s {:>7.2}s {:>+9.0} ns",
+            "{label:<44} {:>8.3}s {:>8.3}s {:>8.3}s {:>+8.0} insns",
             median(config),
             sorted[0],
             sorted[ROUNDS - 1],
             (median(config) - a) / bytes as f64 * 1e9
         );
     }
-    // The reference's overhead can be smaller than the rounds' spread
-    // (/proc/uptime counts in 10 ms): then the ratios mean little, and the
-    // per-read costs above are the result.
     println!("(c-a)/(b-a) = {:.1}", (c - a) / (b - a));
     println!("(d-a)/(b-a) = {:.1}", (d - a) / (b - a));
 }
@@ -198,7 +202,7 @@ fn sorted_seconds(vm: &VmRun, config: &str, bytes: u64) -> Vec<f64> {
             }
             let time = field("time ")
                 .unwrap_or_else(|| panic!("({config}) round {round} printed no time:\n{output}"));
-            time[1] - time[0]
+            (time[1] - time[0]) / 1e9
         })
         .collect();
     times.sort_by(f64::total_cmp);

@@ -165,11 +165,12 @@ pub fn run(program: &Path, args: &[&str], dir: &Path) -> Run {
 /// minute) for the `ready` line the script prints from a begin probe,
 /// runs `workload`, stops the session with SIGINT (end probes run) and
 /// prints `runner status N`. The runner's stdout goes to `out`, its stderr
-/// to `out.err`. The runner is a background job of the same shell, so the
+/// to `out.err`; `out` is removed first, so that a `ready` left there by an
+/// earlier session is not taken for this one's. The runner is a background job of the same shell, so the
 /// workload must wait for its own jobs by pid, never with a bare `wait`.
 pub fn session_around_workload(bundle: &str, trust: &str, out: &str, workload: &str) -> String {
     format!(
-        "stap-verify-run --trust {trust} {bundle} >{out} 2>{out}.err & r=$!; \
+        "rm -f {out}; stap-verify-run --trust {trust} {bundle} >{out} 2>{out}.err & r=$!; \
          n=0; until grep -qx ready {out} || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; \
          {workload}; kill -INT $r; wait $r; echo \"runner status $?\""
     )

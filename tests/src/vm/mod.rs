@@ -18,12 +18,15 @@
 //! Each step is its own `sh` script run from `/` with stdin from /dev/null;
 //! steps share the file system (and the kernel), not shell variables. A step
 //! that fails does not stop the ones after it.
+//!
+//! `STAP_PACK_VM_CONSOLE=1` copies the serial console to stderr as it comes,
+//! to watch a long run.
 
 mod console;
 mod cpio;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -55,6 +58,10 @@ pub struct VmSpec {
     pub release: String,
     pub smp: u32,
     pub memory_mib: u32,
+    /// `Some(shift)`: the guest's clock counts instructions, 2^shift ns
+    /// each (qemu `-icount`), so guest times measure work done, not the
+    /// host's load. Slower, and the CPUs take turns on one host thread.
+    pub icount_shift: Option<u8>,
     /// Wall-clock limit for the whole run, boot to power-off.
     pub timeout: Duration,
 }
@@ -92,6 +99,7 @@ impl VmSpec {
             release: release.to_string(),
             smp: 1,
             memory_mib: 512,
+            icount_shift: None,
             timeout: Duration::from_secs(180),
         })
     }
@@ -438,6 +446,11 @@ pub fn boot(spec: &VmSpec, guest: &Guest) -> Result<VmRun, VmError> {
         // TCG, not KVM: KVM is absent on CI hosts and hangs on nested ones,
         // and TCG boots these kernels in seconds.
         .args(["-accel", "tcg", "-cpu", "max"])
+        .args(spec.icount_shift.iter().flat_map(|shift| {
+            // sleep=off: an idle guest's clock jumps to the next timer
+            // instead of waiting in real time.
+            ["-icount".to_string(), format!("shift={shift},sleep=off")]
+        }))
         .args(["-m", &spec.memory_mib.to_string()])
         .args(["-smp", &spec.smp.to_string()])
         .arg("-kernel")
@@ -457,9 +470,14 @@ pub fn boot(spec: &VmSpec, guest: &Guest) -> Result<VmRun, VmError> {
     // A reader thread forwards the console so the wait below can time out.
     let mut stdout = qemu.stdout.take().expect("piped stdout");
     let (sender, chunks) = mpsc::channel::<Vec<u8>>();
+    // STAP_PACK_VM_CONSOLE=1 also copies it to stderr (see the module docs).
+    let echo = std::env::var_os("STAP_PACK_VM_CONSOLE").is_some_and(|value| value == "1");
     let reader = std::thread::spawn(move || {
         let mut buffer = [0u8; 8192];
         while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+            if echo {
+                let _ = std::io::stderr().write_all(&buffer[..n]);
+            }
             if sender.send(buffer[..n].to_vec()).is_err() {
                 break;
             }
