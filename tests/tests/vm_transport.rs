@@ -131,6 +131,26 @@ fn transport(release: &str) {
         .step("second run stderr", "cat /tmp/second.err")
         .step("second open stderr", "cat /tmp/open.err")
         .step(
+            // A shell's background job starts with SIGINT ignored, and an
+            // ignored signal is discarded when sent, unless it is blocked
+            // (the runner blocks its stop signals before loading).
+            // Were it lost, the run would go on: give it 30 s.
+            "interrupt when started ignoring SIGINT",
+            &format!(
+                "(trap '' INT; exec {RUN} count=1000000 >/tmp/ign.out 2>/tmp/ign.err) &\n\
+                 pid=$!\n\
+                 {wait}\n\
+                 kill -INT $pid\n\
+                 i=0; while [ $i -lt 300 ] && grep -qs '^State:.[^Z]' /proc/$pid/status; do \
+                 i=$((i+1)); sleep 0.1; done\n\
+                 [ $i -ge 300 ] && {{ echo 'running 30 s after SIGINT'; kill -TERM $pid; }}\n\
+                 wait $pid; echo \"status: $?\"\n\
+                 grep -c 'stopping on SIGINT' /tmp/ign.err\n\
+                 test -e /sys/module/{MODULE} && echo loaded || echo unloaded",
+                wait = wait_for_ticks("/tmp/ign.out"),
+            ),
+        )
+        .step(
             // Stopped, the runner collects both signals before it runs
             // again: the first sends `stop`, the second forces the unload.
             "forced",
@@ -275,6 +295,12 @@ fn transport(release: &str) {
     );
     let open = &vm.step("second open stderr").output;
     assert!(open.contains("busy"), "{open}");
+    assert_eq!(
+        vm.step("interrupt when started ignoring SIGINT")
+            .expect_status(0)
+            .output,
+        "status: 0\n1\nunloaded\n"
+    );
 
     assert_eq!(
         vm.step("forced").expect_status(0).output,
