@@ -171,7 +171,7 @@ pub fn run(program: &Path, args: &[&str], dir: &Path) -> Run {
 pub fn session_around_workload(bundle: &str, trust: &str, out: &str, workload: &str) -> String {
     format!(
         "rm -f {out}; stap-verify-run --trust {trust} {bundle} >{out} 2>{out}.err & r=$!; \
-         n=0; until grep -qx ready {out} || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; \
+         n=0; until grep -qsx ready {out} || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; \
          {workload}; kill -INT $r; wait $r; echo \"runner status $?\""
     )
 }

@@ -31,7 +31,7 @@ fn transport_on_6_12() {
 /// Waits (up to a minute) until a background run has printed `tick 3`.
 fn wait_for_ticks(file: &str) -> String {
     format!(
-        "i=0; while ! grep -q 'tick 3' {file}; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done"
+        "i=0; while ! grep -qs 'tick 3' {file}; do i=$((i+1)); [ $i -gt 600 ] && break; sleep 0.1; done"
     )
 }
 
