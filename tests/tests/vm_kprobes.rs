@@ -2,7 +2,8 @@
 //! compare with SystemTap: a registration that fails part-way leaves no
 //! probe registered and the next load works; `kprobe.module` on a real
 //! module of the kernel's image package (loaded, then not loaded);
-//! `print_backtrace()`'s line format; kretprobe misses reported.
+//! `print_backtrace()`'s line format; kretprobe misses reported;
+//! `kprobe.statement(ADDR).absolute` at a function's address.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,29 +56,37 @@ const SCRIPTS: &[(&str, &str)] = &[
 ];
 
 fn build(dir: &Path) {
-    let stap_pack = bin("stap-pack");
-    let keygen = Command::new(&stap_pack)
+    keygen(dir);
+    for (name, script) in SCRIPTS {
+        build_bundle(dir, name, script, &["-r", KERNEL_6_1, "-r", KERNEL_6_12]);
+    }
+}
+
+fn keygen(dir: &Path) {
+    let keygen = Command::new(bin("stap-pack"))
         .args(["keygen", "--out"])
         .arg(dir.join("k"))
         .output()
         .unwrap();
     assert!(keygen.status.success(), "stap-pack keygen failed");
-    for (name, script) in SCRIPTS {
-        let output = Command::new(&stap_pack)
-            .args(["build", "-e", script])
-            .args(["-r", KERNEL_6_1, "-r", KERNEL_6_12])
-            .args(["--name", name, "--version", "1.0.0", "-j", "1", "--key"])
-            .arg(dir.join("k.key"))
-            .arg("-o")
-            .arg(dir.join(format!("{name}.stpb")))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "building {name} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+}
+
+/// Builds `script` into `dir/<name>.stpb`, signed with `dir/k.key`.
+fn build_bundle(dir: &Path, name: &str, script: &str, options: &[&str]) {
+    let output = Command::new(bin("stap-pack"))
+        .args(["build", "-e", script])
+        .args(options)
+        .args(["--name", name, "--version", "1.0.0", "-j", "1", "--key"])
+        .arg(dir.join("k.key"))
+        .arg("-o")
+        .arg(dir.join(format!("{name}.stpb")))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "building {name} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// tun.ko of the kernel's image package, uncompressed (busybox insmod
@@ -264,6 +273,75 @@ fn kprobes_on(release: &str) {
         missed.stderr
     );
     assert_eq!(vm.step("at the end").output.trim(), "0");
+}
+
+/// `kprobe.statement(ADDR).absolute` (guru mode) at `vfs_read`'s address.
+/// Booted with `nokaslr`, the kernel is where it was linked: the address a
+/// first boot reads from /proc/kallsyms holds in the second.
+fn statement_absolute_on(release: &str) {
+    let Some(mut spec) = VmSpec::for_release(release) else {
+        return;
+    };
+    spec.kernel_args.push("nokaslr".to_string());
+    let mut lookup = Guest::new();
+    lookup.step("address", "grep ' vfs_read$' /proc/kallsyms");
+    let vm = boot(&spec, &lookup).unwrap_or_else(|e| panic!("{e}"));
+    let symbol = &vm.step("address").expect_status(0).output;
+    let address = symbol.split(' ').next().unwrap_or_default();
+    assert!(
+        u64::from_str_radix(address, 16).is_ok_and(|a| a != 0),
+        "no address for vfs_read in /proc/kallsyms: {symbol:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path());
+    let script = format!(
+        "probe kprobe.statement(0x{address}).absolute {{\n\
+         \tif (execname() != \"dd\") next\n\
+         \tprintf(\"%s %s\\n\", pp(), probefunc())\n\
+         \texit()\n\
+         }}\n"
+    );
+    let name = "kp_absolute";
+    build_bundle(dir.path(), name, &script, &["-g", "-r", release]);
+    let mut guest = Guest::new();
+    guest
+        .host_binary(&bin("stap-verify-run"), "/usr/bin/stap-verify-run")
+        .file(
+            "/etc/k.pub",
+            std::fs::read(dir.path().join("k.pub")).unwrap(),
+            0o644,
+        )
+        .file(
+            "/kp_absolute.stpb",
+            std::fs::read(dir.path().join("kp_absolute.stpb")).unwrap(),
+            0o644,
+        )
+        .step(
+            "workload",
+            "(while :; do dd if=/proc/version of=/dev/null bs=64; sleep 0.2; done) \
+             >/dev/null 2>&1 &",
+        );
+    run_step(&mut guest, "absolute", "20s", "/kp_absolute.stpb");
+    let vm = boot(&spec, &guest).unwrap_or_else(|e| panic!("{e}"));
+    let absolute = parse(&vm, "absolute");
+    assert_eq!(absolute.status, "0", "{}", absolute.stderr);
+    assert_eq!(
+        absolute.stdout,
+        format!("kprobe.statement(0x{address}).absolute vfs_read\n"),
+        "{}",
+        absolute.stderr
+    );
+}
+
+#[test]
+fn statement_absolute_on_6_1() {
+    statement_absolute_on(KERNEL_6_1);
+}
+
+#[test]
+fn statement_absolute_on_6_12() {
+    statement_absolute_on(KERNEL_6_12);
 }
 
 #[test]

@@ -62,6 +62,8 @@ pub struct VmSpec {
     /// each (qemu `-icount`), so guest times measure work done, not the
     /// host's load. Slower, and the CPUs take turns on one host thread.
     pub icount_shift: Option<u8>,
+    /// Added to the kernel command line (`nokaslr`, say).
+    pub kernel_args: Vec<String>,
     /// Wall-clock limit for the whole run, boot to power-off.
     pub timeout: Duration,
 }
@@ -100,6 +102,7 @@ impl VmSpec {
             smp: 1,
             memory_mib: 512,
             icount_shift: None,
+            kernel_args: Vec::new(),
             timeout: Duration::from_secs(180),
         })
     }
@@ -459,7 +462,14 @@ pub fn boot(spec: &VmSpec, guest: &Guest) -> Result<VmRun, VmError> {
         .arg(&initramfs)
         // panic=-1 reboots at once on a panic, and -no-reboot turns that into
         // qemu's exit.
-        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        .arg("-append")
+        .arg(
+            ["console=ttyS0", "panic=-1", "quiet"]
+                .into_iter()
+                .chain(spec.kernel_args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

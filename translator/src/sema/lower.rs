@@ -1583,7 +1583,8 @@ fn name_match(name: &ast::ProbePoint, point: &ast::ProbePoint) -> Option<usize> 
     all.then_some(len)
 }
 
-/// A probe point as written (without condition).
+/// A probe point as written (without condition), but for a statement
+/// address in hex, as pp() shows it.
 pub fn point_text(point: &ast::ProbePoint) -> String {
     let mut text = components_text(
         point
@@ -1609,6 +1610,10 @@ pub fn components_text<'c>(
         }
         text.push_str(name);
         match arg {
+            // An address, as SystemTap's pp() shows it.
+            Some(Literal::Number(n)) if name == "statement" => {
+                text.push_str(&format!("(0x{:x})", *n as u64))
+            }
             Some(Literal::Number(n)) => text.push_str(&format!("({n})")),
             Some(Literal::String(s)) => text.push_str(&format!("(\"{}\")", s.replace('"', "\\\""))),
             None => {}
