@@ -3,7 +3,9 @@
 //! per CPU. The session must end cleanly, the module must unload, the
 //! kernel log must stay clean, and the counts must agree: the counter,
 //! the statistic's @count and the per-CPU array's sum are updated by the
-//! same hits, and they cover at least the readers' own reads.
+//! same hits, and they cover at least the readers' own reads. A statistic
+//! fed 0 on CPU 0 and 1000 on CPU 1 checks the merge of per-CPU parts: its
+//! @avg and @variance must be those of the two CPUs' hits taken together.
 
 use std::time::Duration;
 
@@ -12,19 +14,22 @@ use stap_pack_tests::{bin, run, session_around_workload};
 
 /// Bytes each reader copies one at a time: that many read(2) calls.
 const READS_PER_READER: u64 = 10_000;
-const SCRIPT: &str = "global hits, reads, by_cpu, by_name\n\
+const SCRIPT: &str = "global hits, reads, by_cpu, by_name, spread\n\
     probe begin { println(\"ready\") }\n\
     probe kprobe.function(\"vfs_read\") {\n\
     \thits++\n\
     \treads <<< 1\n\
     \tby_cpu[cpu()]++\n\
     \tby_name[execname()]++\n\
+    \tspread <<< cpu() * 1000\n\
     }\n\
     probe end {\n\
     \tsum = 0\n\
     \tforeach (c in by_cpu) sum += by_cpu[c]\n\
     \tprintf(\"hits %d count %d by_cpu %d cpus %d dd %d\\n\",\n\
     \t       hits, @count(reads), sum, (0 in by_cpu) && (1 in by_cpu), by_name[\"dd\"])\n\
+    \tprintf(\"cpu0 %d cpu1 %d avg %d variance %d\\n\",\n\
+    \t       by_cpu[0], by_cpu[1], @avg(spread), @variance(spread))\n\
     }\n";
 
 #[test]
@@ -52,6 +57,11 @@ fn stress(release: &str) {
             "build",
             "-D",
             "MAXSKIPPED=1000000",
+            // dd bs=1 is little more than probe hits: the handlers take
+            // about half the CPU time, SystemTap's overload threshold, and
+            // overload protection has its own conformance cases.
+            "-D",
+            "STP_NO_OVERLOAD",
             "-e",
             SCRIPT,
             "-r",
@@ -143,6 +153,30 @@ fn stress(release: &str) {
         .and_then(|(before, _)| before.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0);
     eprintln!("{release}: {line} ({skipped} skipped)");
+
+    // Merged across CPUs: the mean and the sample variance of n0 zeros and
+    // n1 thousands, up to the integer rounding of the merge.
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("cpu0 "))
+        .unwrap_or_else(|| panic!("no statistic in the output:\n{stdout}"));
+    let words: Vec<&str> = line.split(' ').collect();
+    let value = |name: &str| -> i64 {
+        words
+            .chunks(2)
+            .find(|pair| pair[0] == name)
+            .and_then(|pair| pair.get(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+    };
+    eprintln!("{release}: {line}");
+    let [n0, n1, avg, variance] = ["cpu0", "cpu1", "avg", "variance"].map(value);
+    let n = n0 + n1;
+    assert_eq!(avg, 1000 * n1 / n, "{line}");
+    let exact = n0 * n1 * 1_000_000 / (n * (n - 1));
+    assert!(
+        (variance - exact).abs() <= exact / 100 + 1,
+        "@variance {variance}, expected about {exact}: {line}"
+    );
     assert!(
         dd + skipped >= 2 * READS_PER_READER && hits >= dd && dd > 0,
         "{dd} hits from dd of {} reads ({skipped} skipped), {hits} in all:\n{stdout}\n{stderr}",
