@@ -461,34 +461,9 @@ pub enum ExprKind {
 }
 
 /// A target-variable expression kept as written (its subexpressions resolved).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetRef {
-    pub base: TargetBase,
-    pub address_of: bool,
-    pub components: Vec<TargetComponent>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetBase {
-    Var(String),
-    Cast {
-        operand: Expr,
-        type_name: String,
-        module: Option<String>,
-    },
-    AtVar {
-        name: String,
-        module: Option<String>,
-    },
-    Autocast(Expr),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetComponent {
-    Member(String),
-    Index(Expr),
-    PrettyPrint { deep: bool },
-}
+pub type TargetRef = crate::ast::TargetExpr<Expr>;
+pub type TargetBase = crate::ast::TargetBase<Expr>;
+pub type TargetComponent = crate::ast::TargetComponent<Expr>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Print {

@@ -22,14 +22,158 @@ struct Printer {
 }
 
 /// Quotes a string value (C escapes are kept; only quotes need escaping).
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('"', "\\\""))
 }
 
-fn literal(lit: &Literal) -> String {
+pub(crate) fn literal(lit: &Literal) -> String {
     match lit {
         Literal::Number(n) => n.to_string(),
         Literal::String(s) => quote(s),
+    }
+}
+
+/// `%{code%}`
+pub(crate) fn embedded_c(code: &str) -> String {
+    format!("%{{{code}%}}")
+}
+
+/// `$1`, `@1`, `$#`, `@#`
+pub(crate) fn script_arg(arg: ScriptArg) -> String {
+    let sigil = if arg.string { '@' } else { '$' };
+    match arg.index {
+        Some(n) => format!("{sigil}{n}"),
+        None => format!("{sigil}#"),
+    }
+}
+
+/// `@kregister(n)`, `@uregister(n)`
+pub(crate) fn register(user: bool, number: i64) -> String {
+    format!("@{}register({number})", if user { "u" } else { "k" })
+}
+
+/// Printing of the forms the syntax tree (`-p1`) and the IR (`-p2`) spell
+/// alike, over either tree's expression type: each printer supplies its
+/// output and how it prints one operand.
+pub(crate) trait TreePrinter {
+    type Expr;
+
+    fn out(&mut self) -> &mut String;
+
+    /// Prints an operand that stands alone (between delimiters).
+    fn operand(&mut self, expr: &Self::Expr);
+
+    /// `a, b, c`
+    fn args(&mut self, args: &[Self::Expr]) {
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                self.out().push_str(", ");
+            }
+            self.operand(arg);
+        }
+    }
+
+    /// `a, *, c`: array keys, `*` where any key matches.
+    fn keys(&mut self, keys: &[Option<Self::Expr>]) {
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                self.out().push_str(", ");
+            }
+            match key {
+                Some(key) => self.operand(key),
+                None => self.out().push('*'),
+            }
+        }
+    }
+
+    /// `@word(operand)`
+    fn at_operator(&mut self, word: &str, operand: &Self::Expr) {
+        let _ = write!(self.out(), "@{word}(");
+        self.operand(operand);
+        self.out().push(')');
+    }
+
+    /// `@count(x)`, `@variance(x, bits)`
+    fn stat(&mut self, op: StatOp, operand: &Self::Expr, param: Option<i64>) {
+        let _ = write!(self.out(), "@{}(", op.name());
+        self.operand(operand);
+        if let Some(param) = param {
+            let _ = write!(self.out(), ", {param}");
+        }
+        self.out().push(')');
+    }
+
+    /// `@hist_log(x)`, `@hist_linear(x, low, high, step)`
+    fn hist(&mut self, kind: HistKind, stat: &Self::Expr) {
+        self.out().push_str(match kind {
+            HistKind::Linear { .. } => "@hist_linear(",
+            HistKind::Log => "@hist_log(",
+        });
+        self.operand(stat);
+        if let HistKind::Linear { low, high, step } = kind {
+            let _ = write!(self.out(), ", {low}, {high}, {step}");
+        }
+        self.out().push(')');
+    }
+
+    /// `@kderef(size, addr)`, `@uderef(size, addr)`
+    fn deref(&mut self, user: bool, size: i64, addr: &Self::Expr) {
+        let _ = write!(
+            self.out(),
+            "@{}deref({size}, ",
+            if user { "u" } else { "k" }
+        );
+        self.operand(addr);
+        self.out().push(')');
+    }
+
+    fn target(&mut self, target: &TargetExpr<Self::Expr>) {
+        if target.address_of {
+            self.out().push('&');
+        }
+        match &target.base {
+            TargetBase::Var(name) => self.out().push_str(name),
+            TargetBase::Cast {
+                operand,
+                type_name,
+                module,
+            } => {
+                self.out().push_str("@cast(");
+                self.operand(operand);
+                let _ = write!(self.out(), ", {}", quote(type_name));
+                if let Some(module) = module {
+                    let _ = write!(self.out(), ", {}", quote(module));
+                }
+                self.out().push(')');
+            }
+            TargetBase::AtVar { name, module } => {
+                let _ = write!(self.out(), "@var({}", quote(name));
+                if let Some(module) = module {
+                    let _ = write!(self.out(), ", {}", quote(module));
+                }
+                self.out().push(')');
+            }
+            TargetBase::Autocast(operand) => {
+                self.out().push('(');
+                self.operand(operand);
+                self.out().push(')');
+            }
+        }
+        for component in &target.components {
+            match component {
+                TargetComponent::Member(name) => {
+                    let _ = write!(self.out(), "->{}", name.name);
+                }
+                TargetComponent::Index(index) => {
+                    self.out().push('[');
+                    self.operand(index);
+                    self.out().push(']');
+                }
+                TargetComponent::PrettyPrint { deep, .. } => {
+                    self.out().push_str(if *deep { "$$" } else { "$" });
+                }
+            }
+        }
     }
 }
 
@@ -76,6 +220,18 @@ fn binary_precedence(op: BinaryOp) -> u8 {
         BinaryOp::Concat => 10,
         BinaryOp::Add | BinaryOp::Sub => 11,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 12,
+    }
+}
+
+impl TreePrinter for Printer {
+    type Expr = Expr;
+
+    fn out(&mut self) -> &mut String {
+        &mut self.out
+    }
+
+    fn operand(&mut self, expr: &Expr) {
+        self.expr(expr);
     }
 }
 
@@ -140,9 +296,7 @@ impl Printer {
                 self.out.push(' ');
                 match &function.body {
                     FunctionBody::Block(block) => self.block(block),
-                    FunctionBody::Embedded(code) => {
-                        let _ = write!(self.out, "%{{{}%}}", code.code);
-                    }
+                    FunctionBody::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
                 }
             }
             Item::Global(global) => {
@@ -166,9 +320,7 @@ impl Printer {
                     }
                 }
             }
-            Item::Embedded(code) => {
-                let _ = write!(self.out, "%{{{}%}}", code.code);
-            }
+            Item::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
         }
         self.out.push('\n');
     }
@@ -345,43 +497,14 @@ impl Printer {
     fn indexable(&mut self, indexable: &Indexable) {
         match indexable {
             Indexable::Name(name) => self.out.push_str(&name.name),
-            Indexable::Hist(hist) => self.hist(hist),
+            Indexable::Hist(hist) => self.hist(hist.kind, &hist.stat),
         }
-    }
-
-    fn hist(&mut self, hist: &HistOp) {
-        match hist.kind {
-            HistKind::Linear { .. } => self.out.push_str("@hist_linear("),
-            HistKind::Log => self.out.push_str("@hist_log("),
-        }
-        self.expr(&hist.stat);
-        if let HistKind::Linear { low, high, step } = hist.kind {
-            let _ = write!(self.out, ", {low}, {high}, {step}");
-        }
-        self.out.push(')');
     }
 
     fn index_list(&mut self, indexes: &[Option<Expr>]) {
         self.out.push('[');
-        for (i, index) in indexes.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            match index {
-                Some(expr) => self.expr(expr),
-                None => self.out.push('*'),
-            }
-        }
+        self.keys(indexes);
         self.out.push(']');
-    }
-
-    fn args(&mut self, args: &[Expr]) {
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.expr(arg);
-        }
     }
 
     /// Prints `expr` where the grammar accepts only precedence `min` and
@@ -421,7 +544,7 @@ impl Printer {
             ExprKind::Print(call) => {
                 let _ = write!(self.out, "{}(", call.function.name());
                 if let Some(hist) = &call.hist {
-                    self.hist(hist);
+                    self.hist(hist.kind, &hist.stat);
                 } else {
                     if let Some(format) = &call.format {
                         self.out.push_str(&quote(format));
@@ -495,25 +618,10 @@ impl Printer {
                 self.out.push_str(" in ");
                 self.indexable(array);
             }
-            ExprKind::Stat { op, operand, param } => {
-                let _ = write!(self.out, "@{}(", op.name());
-                self.expr(operand);
-                if let Some(param) = param {
-                    let _ = write!(self.out, ", {param}");
-                }
-                self.out.push(')');
-            }
+            ExprKind::Stat { op, operand, param } => self.stat(*op, operand, *param),
             ExprKind::Target(target) => self.target(target),
-            ExprKind::Defined(operand) => {
-                self.out.push_str("@defined(");
-                self.expr(operand);
-                self.out.push(')');
-            }
-            ExprKind::Entry(operand) => {
-                self.out.push_str("@entry(");
-                self.expr(operand);
-                self.out.push(')');
-            }
+            ExprKind::Defined(operand) => self.at_operator("defined", operand),
+            ExprKind::Entry(operand) => self.at_operator("entry", operand),
             ExprKind::Const(name) => {
                 let _ = write!(self.out, "@const({})", quote(name));
             }
@@ -523,77 +631,10 @@ impl Printer {
             ExprKind::Probewrite(var) => {
                 let _ = write!(self.out, "@probewrite({})", var.name);
             }
-            ExprKind::Register { user, number } => {
-                let which = if *user { "uregister" } else { "kregister" };
-                let _ = write!(self.out, "@{which}({number})");
-            }
-            ExprKind::Deref { user, size, addr } => {
-                let which = if *user { "uderef" } else { "kderef" };
-                let _ = write!(self.out, "@{which}({size}, ");
-                self.expr(addr);
-                self.out.push(')');
-            }
-            ExprKind::Embedded(code) => {
-                let _ = write!(self.out, "%{{{code}%}}");
-            }
-            ExprKind::ScriptArg(arg) => {
-                self.out.push(if arg.string { '@' } else { '$' });
-                match arg.index {
-                    Some(i) => {
-                        let _ = write!(self.out, "{i}");
-                    }
-                    None => self.out.push('#'),
-                }
-            }
-        }
-    }
-
-    fn target(&mut self, target: &TargetExpr) {
-        if target.address_of {
-            self.out.push('&');
-        }
-        match &target.base {
-            TargetBase::Var(name) => self.out.push_str(name),
-            TargetBase::Cast {
-                operand,
-                type_name,
-                module,
-            } => {
-                self.out.push_str("@cast(");
-                self.expr(operand);
-                let _ = write!(self.out, ", {}", quote(type_name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::AtVar { name, module } => {
-                let _ = write!(self.out, "@var({}", quote(name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::Autocast(operand) => {
-                self.out.push('(');
-                self.expr(operand);
-                self.out.push(')');
-            }
-        }
-        for component in &target.components {
-            match component {
-                TargetComponent::Member(name) => {
-                    let _ = write!(self.out, "->{}", name.name);
-                }
-                TargetComponent::Index(index) => {
-                    self.out.push('[');
-                    self.expr(index);
-                    self.out.push(']');
-                }
-                TargetComponent::PrettyPrint { deep, .. } => {
-                    self.out.push_str(if *deep { "$$" } else { "$" });
-                }
-            }
+            ExprKind::Register { user, number } => self.out.push_str(&register(*user, *number)),
+            ExprKind::Deref { user, size, addr } => self.deref(*user, *size, addr),
+            ExprKind::Embedded(code) => self.out.push_str(&embedded_c(code)),
+            ExprKind::ScriptArg(arg) => self.out.push_str(&script_arg(*arg)),
         }
     }
 }

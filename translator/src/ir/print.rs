@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use super::*;
-use crate::ast::{IncrementOp, ScriptArg};
+use crate::ast::IncrementOp;
+use crate::printer::{embedded_c, literal, quote, register, script_arg, TreePrinter};
 
 /// Prints a validated program, deterministically.
 pub fn print_program(program: &ValidProgram) -> String {
@@ -23,17 +24,6 @@ struct Printer<'p> {
     locals: &'p [Local],
     out: String,
     indent: usize,
-}
-
-fn quote(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\\\""))
-}
-
-fn literal(value: &Literal) -> String {
-    match value {
-        Literal::Number(n) => n.to_string(),
-        Literal::String(s) => quote(s),
-    }
 }
 
 /// `long`, `stats`, `[long, string]string`.
@@ -64,6 +54,18 @@ fn point_text(point: &ProbePoint) -> String {
     text
 }
 
+impl TreePrinter for Printer<'_> {
+    type Expr = Expr;
+
+    fn out(&mut self) -> &mut String {
+        &mut self.out
+    }
+
+    fn operand(&mut self, expr: &Expr) {
+        self.expr(expr);
+    }
+}
+
 impl<'p> Printer<'p> {
     fn program(&mut self) {
         let program = self.program;
@@ -77,7 +79,7 @@ impl<'p> Printer<'p> {
         }
         let _ = writeln!(self.out, "# privilege: {}", program.privilege.name());
         for code in &program.embedded_c {
-            let _ = writeln!(self.out, "%{{{}%}}", code.code);
+            let _ = writeln!(self.out, "{}", embedded_c(&code.code));
         }
         for global in &program.globals {
             let _ = write!(self.out, "global {}:{}", global.name, var_type(&global.ty));
@@ -310,7 +312,7 @@ impl<'p> Printer<'p> {
         let _ = write!(self.out, "[{}] in ", keys.join(", "));
         match &foreach.source {
             Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
-            Iterable::Hist(hist) => self.hist(hist),
+            Iterable::Hist(hist) => self.hist(hist.kind, &hist.stat),
         }
         if let Some(slice) = &foreach.slice {
             self.out.push('[');
@@ -331,42 +333,6 @@ impl<'p> Printer<'p> {
         self.stmt(&foreach.body);
     }
 
-    fn keys(&mut self, keys: &[Option<Expr>]) {
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            match key {
-                Some(key) => self.expr(key),
-                None => self.out.push('*'),
-            }
-        }
-    }
-
-    fn args(&mut self, args: &[Expr]) {
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.expr(arg);
-        }
-    }
-
-    fn hist(&mut self, hist: &Hist) {
-        match hist.kind {
-            crate::ast::HistKind::Log => {
-                self.out.push_str("@hist_log(");
-                self.expr(&hist.stat);
-            }
-            crate::ast::HistKind::Linear { low, high, step } => {
-                self.out.push_str("@hist_linear(");
-                self.expr(&hist.stat);
-                let _ = write!(self.out, ", {low}, {high}, {step}");
-            }
-        }
-        self.out.push(')');
-    }
-
     fn expr(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Number(n) => {
@@ -381,7 +347,7 @@ impl<'p> Printer<'p> {
                 self.out.push(']');
             }
             ExprKind::HistBucket { hist, bucket } => {
-                self.hist(hist);
+                self.hist(hist.kind, &hist.stat);
                 self.out.push('[');
                 self.expr(bucket);
                 self.out.push(']');
@@ -410,7 +376,7 @@ impl<'p> Printer<'p> {
                     first = false;
                 }
                 if let Some(hist) = &print.hist {
-                    self.hist(hist);
+                    self.hist(hist.kind, &hist.stat);
                     first = false;
                 }
                 if !print.args.is_empty() && !first {
@@ -486,25 +452,10 @@ impl<'p> Printer<'p> {
                 self.keys(keys);
                 let _ = write!(self.out, "] in {})", self.global_name(*array));
             }
-            ExprKind::Stat { op, operand, param } => {
-                let _ = write!(self.out, "@{}(", op.name());
-                self.expr(operand);
-                if let Some(param) = param {
-                    let _ = write!(self.out, ", {param}");
-                }
-                self.out.push(')');
-            }
+            ExprKind::Stat { op, operand, param } => self.stat(*op, operand, *param),
             ExprKind::Target(target) => self.target(target),
-            ExprKind::Defined(inner) => {
-                self.out.push_str("@defined(");
-                self.expr(inner);
-                self.out.push(')');
-            }
-            ExprKind::Entry(inner) => {
-                self.out.push_str("@entry(");
-                self.expr(inner);
-                self.out.push(')');
-            }
+            ExprKind::Defined(inner) => self.at_operator("defined", inner),
+            ExprKind::Entry(inner) => self.at_operator("entry", inner),
             ExprKind::Const(name) => {
                 let _ = write!(self.out, "@const({})", quote(name));
             }
@@ -514,79 +465,10 @@ impl<'p> Printer<'p> {
             ExprKind::Perf(name) => {
                 let _ = write!(self.out, "@perf({})", quote(name));
             }
-            ExprKind::Register { user, number } => {
-                let _ = write!(
-                    self.out,
-                    "@{}register({number})",
-                    if *user { "u" } else { "k" }
-                );
-            }
-            ExprKind::Deref { user, size, addr } => {
-                let _ = write!(self.out, "@{}deref({size}, ", if *user { "u" } else { "k" });
-                self.expr(addr);
-                self.out.push(')');
-            }
-            ExprKind::Embedded(code) => {
-                let _ = write!(self.out, "%{{{}%}}", code.code);
-            }
-            ExprKind::ScriptArg(ScriptArg { string, index }) => {
-                self.out.push(if *string { '@' } else { '$' });
-                match index {
-                    Some(n) => {
-                        let _ = write!(self.out, "{n}");
-                    }
-                    None => self.out.push('#'),
-                }
-            }
-        }
-    }
-
-    fn target(&mut self, target: &TargetRef) {
-        if target.address_of {
-            self.out.push('&');
-        }
-        match &target.base {
-            TargetBase::Var(name) => self.out.push_str(name),
-            TargetBase::Cast {
-                operand,
-                type_name,
-                module,
-            } => {
-                self.out.push_str("@cast(");
-                self.expr(operand);
-                let _ = write!(self.out, ", {}", quote(type_name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::AtVar { name, module } => {
-                let _ = write!(self.out, "@var({}", quote(name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::Autocast(operand) => {
-                self.out.push('(');
-                self.expr(operand);
-                self.out.push(')');
-            }
-        }
-        for component in &target.components {
-            match component {
-                TargetComponent::Member(name) => {
-                    let _ = write!(self.out, "->{name}");
-                }
-                TargetComponent::Index(index) => {
-                    self.out.push('[');
-                    self.expr(index);
-                    self.out.push(']');
-                }
-                TargetComponent::PrettyPrint { deep } => {
-                    self.out.push_str(if *deep { "$$" } else { "$" })
-                }
-            }
+            ExprKind::Register { user, number } => self.out.push_str(&register(*user, *number)),
+            ExprKind::Deref { user, size, addr } => self.deref(*user, *size, addr),
+            ExprKind::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
+            ExprKind::ScriptArg(arg) => self.out.push_str(&script_arg(*arg)),
         }
     }
 }

@@ -1371,7 +1371,9 @@ impl<'a> Resolver<'a> {
                     param: *param,
                 }
             }
-            E::Target(target) => ir::ExprKind::Target(Box::new(self.lower_target(target, cx))),
+            E::Target(target) => {
+                ir::ExprKind::Target(Box::new(target.map(|operand| self.lower_expr(operand, cx))))
+            }
             E::Defined(inner) => ir::ExprKind::Defined(Box::new(self.lower_expr(inner, cx))),
             E::Entry(inner) => ir::ExprKind::Entry(Box::new(self.lower_expr(inner, cx))),
             E::Const(name) => {
@@ -1422,48 +1424,6 @@ impl<'a> Resolver<'a> {
             E::ScriptArg(arg) => ir::ExprKind::ScriptArg(*arg),
         };
         expr(kind, span)
-    }
-
-    fn lower_target(&mut self, target: &ast::TargetExpr, cx: &mut BodyCx) -> ir::TargetRef {
-        let base = match &target.base {
-            ast::TargetBase::Var(name) => ir::TargetBase::Var(name.clone()),
-            ast::TargetBase::Cast {
-                operand,
-                type_name,
-                module,
-            } => ir::TargetBase::Cast {
-                operand: self.lower_expr(operand, cx),
-                type_name: type_name.clone(),
-                module: module.clone(),
-            },
-            ast::TargetBase::AtVar { name, module } => ir::TargetBase::AtVar {
-                name: name.clone(),
-                module: module.clone(),
-            },
-            ast::TargetBase::Autocast(operand) => {
-                ir::TargetBase::Autocast(self.lower_expr(operand, cx))
-            }
-        };
-        let components = target
-            .components
-            .iter()
-            .map(|c| match c {
-                ast::TargetComponent::Member(name) => {
-                    ir::TargetComponent::Member(name.name.clone())
-                }
-                ast::TargetComponent::Index(index) => {
-                    ir::TargetComponent::Index(self.lower_expr(index, cx))
-                }
-                ast::TargetComponent::PrettyPrint { deep, .. } => {
-                    ir::TargetComponent::PrettyPrint { deep: *deep }
-                }
-            })
-            .collect();
-        ir::TargetRef {
-            base,
-            address_of: target.address_of,
-            components,
-        }
     }
 
     fn lower_print(&mut self, print: &ast::PrintCall, span: Span, cx: &mut BodyCx) -> ir::Expr {
