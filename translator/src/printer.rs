@@ -57,11 +57,102 @@ pub(crate) fn register(user: bool, number: i64) -> String {
 /// output and how it prints one operand.
 pub(crate) trait TreePrinter {
     type Expr;
+    type Stmt;
 
     fn out(&mut self) -> &mut String;
 
+    /// The nesting depth of the statement being printed.
+    fn indent(&mut self) -> &mut usize;
+
     /// Prints an operand that stands alone (between delimiters).
     fn operand(&mut self, expr: &Self::Expr);
+
+    /// Prints a statement from its first character on (no indentation).
+    fn statement(&mut self, stmt: &Self::Stmt);
+
+    fn line_start(&mut self) {
+        for _ in 0..*self.indent() {
+            self.out().push_str("  ");
+        }
+    }
+
+    /// Statements one a line, indented.
+    fn lines(&mut self, stmts: &[Self::Stmt]) {
+        for stmt in stmts {
+            self.line_start();
+            self.statement(stmt);
+            self.out().push('\n');
+        }
+    }
+
+    /// `{`, the statements one level deeper, `}`.
+    fn block(&mut self, stmts: &[Self::Stmt]) {
+        self.out().push_str("{\n");
+        *self.indent() += 1;
+        self.lines(stmts);
+        *self.indent() -= 1;
+        self.line_start();
+        self.out().push('}');
+    }
+
+    fn if_stmt(
+        &mut self,
+        cond: &Self::Expr,
+        then_branch: &Self::Stmt,
+        else_branch: Option<&Self::Stmt>,
+    ) {
+        self.out().push_str("if (");
+        self.operand(cond);
+        self.out().push_str(") ");
+        self.statement(then_branch);
+        if let Some(else_branch) = else_branch {
+            self.out().push_str(" else ");
+            self.statement(else_branch);
+        }
+    }
+
+    fn while_stmt(&mut self, cond: &Self::Expr, body: &Self::Stmt) {
+        self.out().push_str("while (");
+        self.operand(cond);
+        self.out().push_str(") ");
+        self.statement(body);
+    }
+
+    fn for_stmt(
+        &mut self,
+        init: Option<&Self::Expr>,
+        cond: Option<&Self::Expr>,
+        step: Option<&Self::Expr>,
+        body: &Self::Stmt,
+    ) {
+        self.out().push_str("for (");
+        for (i, part) in [init, cond, step].into_iter().enumerate() {
+            if i > 0 {
+                self.out().push_str("; ");
+            }
+            if let Some(part) = part {
+                self.operand(part);
+            }
+        }
+        self.out().push_str(") ");
+        self.statement(body);
+    }
+
+    /// `try {..} catch (var) {..}`
+    fn try_stmt(
+        &mut self,
+        body: &[Self::Stmt],
+        catch_var: Option<&str>,
+        catch_body: &[Self::Stmt],
+    ) {
+        self.out().push_str("try ");
+        self.block(body);
+        self.out().push_str(" catch ");
+        if let Some(var) = catch_var {
+            let _ = write!(self.out(), "({var}) ");
+        }
+        self.block(catch_body);
+    }
 
     /// `a, b, c`
     fn args(&mut self, args: &[Self::Expr]) {
@@ -225,30 +316,33 @@ fn binary_precedence(op: BinaryOp) -> u8 {
 
 impl TreePrinter for Printer {
     type Expr = Expr;
+    type Stmt = Stmt;
 
     fn out(&mut self) -> &mut String {
         &mut self.out
     }
 
+    fn indent(&mut self) -> &mut usize {
+        &mut self.indent
+    }
+
     fn operand(&mut self, expr: &Expr) {
         self.expr(expr);
+    }
+
+    fn statement(&mut self, stmt: &Stmt) {
+        self.stmt(stmt);
     }
 }
 
 impl Printer {
-    fn line_start(&mut self) {
-        for _ in 0..self.indent {
-            self.out.push_str("  ");
-        }
-    }
-
     fn item(&mut self, item: &Item) {
         match item {
             Item::Probe(probe) => {
                 self.out.push_str("probe ");
                 self.points(&probe.points);
                 self.out.push(' ');
-                self.block(&probe.body);
+                self.block(&probe.body.stmts);
             }
             Item::Alias(alias) => {
                 self.out.push_str("probe ");
@@ -265,11 +359,11 @@ impl Printer {
                 self.out.push(' ');
                 match (&alias.prologue, &alias.epilogue) {
                     (Some(prologue), Some(epilogue)) => {
-                        self.block(prologue);
+                        self.block(&prologue.stmts);
                         self.out.push_str(", ");
-                        self.block(epilogue);
+                        self.block(&epilogue.stmts);
                     }
-                    (Some(body), None) | (None, Some(body)) => self.block(body),
+                    (Some(body), None) | (None, Some(body)) => self.block(&body.stmts),
                     (None, None) => self.out.push_str("{\n}"),
                 }
             }
@@ -295,7 +389,7 @@ impl Printer {
                 }
                 self.out.push(' ');
                 match &function.body {
-                    FunctionBody::Block(block) => self.block(block),
+                    FunctionBody::Block(block) => self.block(&block.stmts),
                     FunctionBody::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
                 }
             }
@@ -356,22 +450,9 @@ impl Printer {
         }
     }
 
-    fn block(&mut self, block: &Block) {
-        self.out.push_str("{\n");
-        self.indent += 1;
-        for stmt in &block.stmts {
-            self.line_start();
-            self.stmt(stmt);
-            self.out.push('\n');
-        }
-        self.indent -= 1;
-        self.line_start();
-        self.out.push('}');
-    }
-
     fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
-            StmtKind::Block(block) => self.block(block),
+            StmtKind::Block(block) => self.block(&block.stmts),
             StmtKind::Expr(expr) => {
                 self.expr(expr);
                 self.out.push(';');
@@ -380,43 +461,14 @@ impl Printer {
                 cond,
                 then_branch,
                 else_branch,
-            } => {
-                self.out.push_str("if (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(then_branch);
-                if let Some(else_branch) = else_branch {
-                    self.out.push_str(" else ");
-                    self.stmt(else_branch);
-                }
-            }
-            StmtKind::While { cond, body } => {
-                self.out.push_str("while (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
+            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
+            StmtKind::While { cond, body } => self.while_stmt(cond, body),
             StmtKind::For {
                 init,
                 cond,
                 step,
                 body,
-            } => {
-                self.out.push_str("for (");
-                if let Some(init) = init {
-                    self.expr(init);
-                }
-                self.out.push_str("; ");
-                if let Some(cond) = cond {
-                    self.expr(cond);
-                }
-                self.out.push_str("; ");
-                if let Some(step) = step {
-                    self.expr(step);
-                }
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
+            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
             StmtKind::Foreach(foreach) => self.foreach(foreach),
             StmtKind::Break => self.out.push_str("break;"),
             StmtKind::Continue => self.out.push_str("continue;"),
@@ -437,13 +489,8 @@ impl Printer {
                 catch_var,
                 catch_body,
             } => {
-                self.out.push_str("try ");
-                self.block(body);
-                self.out.push_str(" catch ");
-                if let Some(var) = catch_var {
-                    let _ = write!(self.out, "({}) ", var.name);
-                }
-                self.block(catch_body);
+                let catch_var = catch_var.as_ref().map(|var| var.name.as_str());
+                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
             }
             StmtKind::Empty => self.out.push(';'),
         }

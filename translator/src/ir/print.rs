@@ -56,13 +56,22 @@ fn point_text(point: &ProbePoint) -> String {
 
 impl TreePrinter for Printer<'_> {
     type Expr = Expr;
+    type Stmt = Stmt;
 
     fn out(&mut self) -> &mut String {
         &mut self.out
     }
 
+    fn indent(&mut self) -> &mut usize {
+        &mut self.indent
+    }
+
     fn operand(&mut self, expr: &Expr) {
         self.expr(expr);
+    }
+
+    fn statement(&mut self, stmt: &Stmt) {
+        self.stmt(stmt);
     }
 }
 
@@ -130,7 +139,7 @@ impl<'p> Printer<'p> {
                 self.out.push_str("{\n");
                 self.indent += 1;
                 self.local_declarations(function.param_count);
-                self.stmts(&body.stmts);
+                self.lines(&body.stmts);
                 self.indent -= 1;
                 self.out.push_str("}\n");
             }
@@ -167,7 +176,7 @@ impl<'p> Printer<'p> {
         );
         self.indent += 1;
         self.local_declarations(0);
-        self.stmts(&probe.body.stmts);
+        self.lines(&probe.body.stmts);
         self.indent -= 1;
         self.out.push_str("}\n");
     }
@@ -176,12 +185,6 @@ impl<'p> Printer<'p> {
         for local in self.locals.iter().skip(skip) {
             self.line_start();
             let _ = writeln!(self.out, "local {}:{}", local.name, local.ty.name());
-        }
-    }
-
-    fn line_start(&mut self) {
-        for _ in 0..self.indent {
-            self.out.push_str("  ");
         }
     }
 
@@ -198,68 +201,22 @@ impl<'p> Printer<'p> {
             .map_or("?", |g| g.name.as_str())
     }
 
-    fn stmts(&mut self, stmts: &[Stmt]) {
-        for stmt in stmts {
-            self.line_start();
-            self.stmt(stmt);
-            self.out.push('\n');
-        }
-    }
-
-    fn block(&mut self, block: &Block) {
-        self.out.push_str("{\n");
-        self.indent += 1;
-        self.stmts(&block.stmts);
-        self.indent -= 1;
-        self.line_start();
-        self.out.push('}');
-    }
-
     fn stmt(&mut self, stmt: &Stmt) {
         match &stmt.kind {
-            StmtKind::Block(block) => self.block(block),
+            StmtKind::Block(block) => self.block(&block.stmts),
             StmtKind::Expr(e) => self.expr(e),
             StmtKind::If {
                 cond,
                 then_branch,
                 else_branch,
-            } => {
-                self.out.push_str("if (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(then_branch);
-                if let Some(else_branch) = else_branch {
-                    self.out.push_str(" else ");
-                    self.stmt(else_branch);
-                }
-            }
-            StmtKind::While { cond, body } => {
-                self.out.push_str("while (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
+            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
+            StmtKind::While { cond, body } => self.while_stmt(cond, body),
             StmtKind::For {
                 init,
                 cond,
                 step,
                 body,
-            } => {
-                self.out.push_str("for (");
-                if let Some(init) = init {
-                    self.expr(init);
-                }
-                self.out.push_str("; ");
-                if let Some(cond) = cond {
-                    self.expr(cond);
-                }
-                self.out.push_str("; ");
-                if let Some(step) = step {
-                    self.expr(step);
-                }
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
+            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
             StmtKind::Foreach(foreach) => self.foreach(foreach),
             StmtKind::Break => self.out.push_str("break"),
             StmtKind::Continue => self.out.push_str("continue"),
@@ -280,13 +237,8 @@ impl<'p> Printer<'p> {
                 catch_var,
                 catch_body,
             } => {
-                self.out.push_str("try ");
-                self.block(body);
-                self.out.push_str(" catch ");
-                if let Some(var) = catch_var {
-                    let _ = write!(self.out, "({}) ", self.local_name(*var));
-                }
-                self.block(catch_body);
+                let catch_var = catch_var.as_ref().map(|var| self.local_name(*var));
+                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
             }
         }
     }
