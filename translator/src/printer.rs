@@ -154,6 +154,36 @@ pub(crate) trait TreePrinter {
         self.block(catch_body);
     }
 
+    /// `a.b("x").c! if (cond)`: a probe point's components with their
+    /// arguments, its `!` (sufficient) or `?` (optional) mark, its condition.
+    fn probe_point<'a>(
+        &mut self,
+        components: impl IntoIterator<Item = (&'a str, Option<&'a Literal>)>,
+        optional: bool,
+        sufficient: bool,
+        condition: Option<&Self::Expr>,
+    ) {
+        for (i, (name, arg)) in components.into_iter().enumerate() {
+            if i > 0 {
+                self.out().push('.');
+            }
+            self.out().push_str(name);
+            if let Some(arg) = arg {
+                let _ = write!(self.out(), "({})", literal(arg));
+            }
+        }
+        if sufficient {
+            self.out().push('!');
+        } else if optional {
+            self.out().push('?');
+        }
+        if let Some(condition) = condition {
+            self.out().push_str(" if (");
+            self.operand(condition);
+            self.out().push(')');
+        }
+    }
+
     /// `a, b, c`
     fn args(&mut self, args: &[Self::Expr]) {
         for (i, arg) in args.iter().enumerate() {
@@ -429,25 +459,16 @@ impl Printer {
     }
 
     fn point(&mut self, point: &ProbePoint) {
-        for (i, component) in point.components.iter().enumerate() {
-            if i > 0 {
-                self.out.push('.');
-            }
-            self.out.push_str(&component.name);
-            if let Some(arg) = &component.arg {
-                let _ = write!(self.out, "({})", literal(arg));
-            }
-        }
-        if point.sufficient {
-            self.out.push('!');
-        } else if point.optional {
-            self.out.push('?');
-        }
-        if let Some(condition) = &point.condition {
-            self.out.push_str(" if (");
-            self.expr(condition);
-            self.out.push(')');
-        }
+        let components = point
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.arg.as_ref()));
+        self.probe_point(
+            components,
+            point.optional,
+            point.sufficient,
+            point.condition.as_ref(),
+        );
     }
 
     fn stmt(&mut self, stmt: &Stmt) {

@@ -35,25 +35,6 @@ fn var_type(ty: &VarType) -> String {
     format!("[{}]{}", keys.join(", "), ty.value.name())
 }
 
-fn point_text(point: &ProbePoint) -> String {
-    let mut text = String::new();
-    for (i, component) in point.components.iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        text.push_str(&component.name);
-        if let Some(arg) = &component.arg {
-            let _ = write!(text, "({})", literal(arg));
-        }
-    }
-    if point.sufficient {
-        text.push('!');
-    } else if point.optional {
-        text.push('?');
-    }
-    text
-}
-
 impl TreePrinter for Printer<'_> {
     type Expr = Expr;
     type Stmt = Stmt;
@@ -156,12 +137,16 @@ impl<'p> Printer<'p> {
             if i > 0 {
                 self.out.push_str(", ");
             }
-            self.out.push_str(&point_text(point));
-            if let Some(condition) = &point.condition {
-                self.out.push_str(" if (");
-                self.expr(condition);
-                self.out.push(')');
-            }
+            let components = point
+                .components
+                .iter()
+                .map(|c| (c.name.as_str(), c.arg.as_ref()));
+            self.probe_point(
+                components,
+                point.optional,
+                point.sufficient,
+                point.condition.as_ref(),
+            );
         }
         let written: Vec<&str> = probe.points.iter().map(|p| p.written.as_str()).collect();
         let _ = write!(self.out, " /* <- {}", written.join(", "));
