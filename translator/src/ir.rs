@@ -271,11 +271,8 @@ pub struct ProbePoint {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PointComponent {
-    pub name: String,
-    pub arg: Option<Literal>,
-}
+/// `name` or `name(literal)`, as the syntax tree has it.
+pub type PointComponent = crate::ast::Component;
 
 impl ProbePoint {
     /// The component named `name`, if present.

@@ -156,19 +156,19 @@ pub(crate) trait TreePrinter {
 
     /// `a.b("x").c! if (cond)`: a probe point's components with their
     /// arguments, its `!` (sufficient) or `?` (optional) mark, its condition.
-    fn probe_point<'a>(
+    fn probe_point(
         &mut self,
-        components: impl IntoIterator<Item = (&'a str, Option<&'a Literal>)>,
+        components: &[Component],
         optional: bool,
         sufficient: bool,
         condition: Option<&Self::Expr>,
     ) {
-        for (i, (name, arg)) in components.into_iter().enumerate() {
+        for (i, component) in components.iter().enumerate() {
             if i > 0 {
                 self.out().push('.');
             }
-            self.out().push_str(name);
-            if let Some(arg) = arg {
+            self.out().push_str(&component.name);
+            if let Some(arg) = &component.arg {
                 let _ = write!(self.out(), "({})", literal(arg));
             }
         }
@@ -459,12 +459,8 @@ impl Printer {
     }
 
     fn point(&mut self, point: &ProbePoint) {
-        let components = point
-            .components
-            .iter()
-            .map(|c| (c.name.as_str(), c.arg.as_ref()));
         self.probe_point(
-            components,
+            &point.components,
             point.optional,
             point.sufficient,
             point.condition.as_ref(),

@@ -137,12 +137,8 @@ impl<'p> Printer<'p> {
             if i > 0 {
                 self.out.push_str(", ");
             }
-            let components = point
-                .components
-                .iter()
-                .map(|c| (c.name.as_str(), c.arg.as_ref()));
             self.probe_point(
-                components,
+                &point.components,
                 point.optional,
                 point.sufficient,
                 point.condition.as_ref(),

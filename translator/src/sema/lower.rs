@@ -673,15 +673,7 @@ impl<'a> Resolver<'a> {
                 let condition = self.lower_conditions(&concrete.conditions, &mut cx);
                 ir_points.push(ir::ProbePoint {
                     family: concrete.family,
-                    components: concrete
-                        .point
-                        .components
-                        .iter()
-                        .map(|c| ir::PointComponent {
-                            name: c.name.clone(),
-                            arg: c.arg.clone(),
-                        })
-                        .collect(),
+                    components: concrete.point.components,
                     optional: concrete.point.optional,
                     sufficient: concrete.point.sufficient,
                     condition,
