@@ -33,6 +33,14 @@ pub(crate) fn literal(lit: &Literal) -> String {
     }
 }
 
+/// A `foreach` sort mark.
+fn sort_mark(direction: SortDirection) -> char {
+    match direction {
+        SortDirection::Ascending => '+',
+        SortDirection::Descending => '-',
+    }
+}
+
 /// `%{code%}`
 pub(crate) fn embedded_c(code: &str) -> String {
     format!("%{{{code}%}}")
@@ -182,6 +190,53 @@ pub(crate) trait TreePrinter {
             self.operand(condition);
             self.out().push(')');
         }
+    }
+
+    /// `foreach (v = [k1, k2+] in `: a `foreach` header up to its array,
+    /// with the sort mark of the key sorted on, if one is.
+    fn foreach_start<'a>(
+        &mut self,
+        value: Option<&str>,
+        keys: impl IntoIterator<Item = &'a str>,
+        sorted_key: Option<(usize, SortDirection)>,
+    ) {
+        self.out().push_str("foreach (");
+        if let Some(value) = value {
+            let _ = write!(self.out(), "{value} = ");
+        }
+        self.out().push('[');
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 {
+                self.out().push_str(", ");
+            }
+            self.out().push_str(key);
+            if let Some((_, direction)) = sorted_key.filter(|&(sorted, _)| sorted == i) {
+                self.out().push(sort_mark(direction));
+            }
+        }
+        self.out().push_str("] in ");
+    }
+
+    /// The end of a `foreach` header from the sort on the values (`@sum-`)
+    /// on, then the body.
+    fn foreach_end(
+        &mut self,
+        value_sort: Option<(Option<StatOp>, SortDirection)>,
+        limit: Option<&Self::Expr>,
+        body: &Self::Stmt,
+    ) {
+        if let Some((aggregate, direction)) = value_sort {
+            if let Some(aggregate) = aggregate {
+                let _ = write!(self.out(), " @{}", aggregate.name());
+            }
+            self.out().push(sort_mark(direction));
+        }
+        if let Some(limit) = limit {
+            self.out().push_str(" limit ");
+            self.operand(limit);
+        }
+        self.out().push_str(") ");
+        self.statement(body);
     }
 
     /// `a, b, c`
@@ -513,49 +568,26 @@ impl Printer {
         }
     }
 
-    fn sort_mark(direction: SortDirection) -> char {
-        match direction {
-            SortDirection::Ascending => '+',
-            SortDirection::Descending => '-',
-        }
-    }
-
     fn foreach(&mut self, foreach: &Foreach) {
-        self.out.push_str("foreach (");
-        if let Some(value) = &foreach.value {
-            let _ = write!(self.out, "{} = ", value.name);
-        }
-        self.out.push('[');
-        for (i, key) in foreach.keys.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.out.push_str(&key.name);
-            if let Some(sort) = &foreach.sort {
-                if sort.column == SortColumn::Key(i) {
-                    self.out.push(Self::sort_mark(sort.direction));
-                }
-            }
-        }
-        self.out.push_str("] in ");
+        let sorted_key = foreach.sort.as_ref().and_then(|sort| match sort.column {
+            SortColumn::Key(i) => Some((i, sort.direction)),
+            SortColumn::Value => None,
+        });
+        self.foreach_start(
+            foreach.value.as_ref().map(|v| v.name.as_str()),
+            foreach.keys.iter().map(|k| k.name.as_str()),
+            sorted_key,
+        );
         self.indexable(&foreach.array);
         if let Some(slice) = &foreach.slice {
             self.index_list(slice);
         }
-        if let Some(sort) = &foreach.sort {
-            if sort.column == SortColumn::Value {
-                if let Some(aggregate) = sort.aggregate {
-                    let _ = write!(self.out, " @{}", aggregate.name());
-                }
-                self.out.push(Self::sort_mark(sort.direction));
-            }
-        }
-        if let Some(limit) = &foreach.limit {
-            self.out.push_str(" limit ");
-            self.expr(limit);
-        }
-        self.out.push_str(") ");
-        self.stmt(&foreach.body);
+        let value_sort = foreach
+            .sort
+            .as_ref()
+            .filter(|sort| sort.column == SortColumn::Value)
+            .map(|sort| (sort.aggregate, sort.direction));
+        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
     }
 
     fn indexable(&mut self, indexable: &Indexable) {

@@ -225,24 +225,11 @@ impl<'p> Printer<'p> {
     }
 
     fn foreach(&mut self, foreach: &Foreach) {
-        let mark = |sort: Option<Sort>, key: Option<usize>| match sort {
-            Some(s) if s.key == key => match s.direction {
-                crate::ast::SortDirection::Ascending => "+",
-                crate::ast::SortDirection::Descending => "-",
-            },
-            _ => "",
-        };
-        self.out.push_str("foreach (");
-        if let Some(value) = foreach.value {
-            let _ = write!(self.out, "{} = ", self.local_name(value));
-        }
-        let keys: Vec<String> = foreach
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| format!("{}{}", self.local_name(*k), mark(foreach.sort, Some(i))))
-            .collect();
-        let _ = write!(self.out, "[{}] in ", keys.join(", "));
+        let sorted_key = foreach
+            .sort
+            .and_then(|sort| Some((sort.key?, sort.direction)));
+        let keys: Vec<&str> = foreach.keys.iter().map(|k| self.local_name(*k)).collect();
+        self.foreach_start(foreach.value.map(|v| self.local_name(v)), keys, sorted_key);
         match &foreach.source {
             Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
             Iterable::Hist(hist) => self.hist(hist.kind, &hist.stat),
@@ -252,18 +239,11 @@ impl<'p> Printer<'p> {
             self.keys(slice);
             self.out.push(']');
         }
-        if let Some(sort) = foreach.sort {
-            if let Some(aggregate) = sort.aggregate {
-                let _ = write!(self.out, " @{}", aggregate.name());
-            }
-            self.out.push_str(mark(foreach.sort, None));
-        }
-        if let Some(limit) = &foreach.limit {
-            self.out.push_str(" limit ");
-            self.expr(limit);
-        }
-        self.out.push_str(") ");
-        self.stmt(&foreach.body);
+        let value_sort = foreach
+            .sort
+            .filter(|sort| sort.key.is_none())
+            .map(|sort| (sort.aggregate, sort.direction));
+        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
     }
 
     fn expr(&mut self, e: &Expr) {
