@@ -53,6 +53,11 @@ impl Type {
             Type::Unknown => "unknown",
         }
     }
+
+    /// A long or a string: what a variable, key or operand holds.
+    pub fn is_value(self) -> bool {
+        matches!(self, Type::Long | Type::String)
+    }
 }
 
 /// The type of a variable: a scalar, or an associative array when it has keys.
