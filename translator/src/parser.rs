@@ -827,10 +827,8 @@ impl Parser {
         self.expect_keyword("try")?;
         let body = self.parse_block()?;
         self.expect_keyword("catch")?;
-        let catch_var = if self.maybe_op("(").is_some() {
-            let var = self.expect_ident()?;
-            self.expect_op(")")?;
-            Some(var)
+        let catch_var = if self.at_op("(") {
+            Some(self.parenthesized(Self::expect_ident)?)
         } else {
             None
         };
