@@ -72,11 +72,11 @@ pub(crate) trait TreePrinter {
     /// The nesting depth of the statement being printed.
     fn indent(&mut self) -> &mut usize;
 
-    /// Prints an operand that stands alone (between delimiters).
-    fn operand(&mut self, expr: &Self::Expr);
+    /// Prints an expression that stands alone (between delimiters).
+    fn expr(&mut self, expr: &Self::Expr);
 
     /// Prints a statement from its first character on (no indentation).
-    fn statement(&mut self, stmt: &Self::Stmt);
+    fn stmt(&mut self, stmt: &Self::Stmt);
 
     fn line_start(&mut self) {
         for _ in 0..*self.indent() {
@@ -88,7 +88,7 @@ pub(crate) trait TreePrinter {
     fn lines(&mut self, stmts: &[Self::Stmt]) {
         for stmt in stmts {
             self.line_start();
-            self.statement(stmt);
+            self.stmt(stmt);
             self.out().push('\n');
         }
     }
@@ -110,20 +110,20 @@ pub(crate) trait TreePrinter {
         else_branch: Option<&Self::Stmt>,
     ) {
         self.out().push_str("if (");
-        self.operand(cond);
+        self.expr(cond);
         self.out().push_str(") ");
-        self.statement(then_branch);
+        self.stmt(then_branch);
         if let Some(else_branch) = else_branch {
             self.out().push_str(" else ");
-            self.statement(else_branch);
+            self.stmt(else_branch);
         }
     }
 
     fn while_stmt(&mut self, cond: &Self::Expr, body: &Self::Stmt) {
         self.out().push_str("while (");
-        self.operand(cond);
+        self.expr(cond);
         self.out().push_str(") ");
-        self.statement(body);
+        self.stmt(body);
     }
 
     fn for_stmt(
@@ -139,11 +139,11 @@ pub(crate) trait TreePrinter {
                 self.out().push_str("; ");
             }
             if let Some(part) = part {
-                self.operand(part);
+                self.expr(part);
             }
         }
         self.out().push_str(") ");
-        self.statement(body);
+        self.stmt(body);
     }
 
     /// `try {..} catch (var) {..}`
@@ -187,7 +187,7 @@ pub(crate) trait TreePrinter {
         }
         if let Some(condition) = condition {
             self.out().push_str(" if (");
-            self.operand(condition);
+            self.expr(condition);
             self.out().push(')');
         }
     }
@@ -233,10 +233,10 @@ pub(crate) trait TreePrinter {
         }
         if let Some(limit) = limit {
             self.out().push_str(" limit ");
-            self.operand(limit);
+            self.expr(limit);
         }
         self.out().push_str(") ");
-        self.statement(body);
+        self.stmt(body);
     }
 
     /// `a, b, c`
@@ -245,7 +245,7 @@ pub(crate) trait TreePrinter {
             if i > 0 {
                 self.out().push_str(", ");
             }
-            self.operand(arg);
+            self.expr(arg);
         }
     }
 
@@ -256,7 +256,7 @@ pub(crate) trait TreePrinter {
                 self.out().push_str(", ");
             }
             match key {
-                Some(key) => self.operand(key),
+                Some(key) => self.expr(key),
                 None => self.out().push('*'),
             }
         }
@@ -265,14 +265,14 @@ pub(crate) trait TreePrinter {
     /// `@word(operand)`
     fn at_operator(&mut self, word: &str, operand: &Self::Expr) {
         let _ = write!(self.out(), "@{word}(");
-        self.operand(operand);
+        self.expr(operand);
         self.out().push(')');
     }
 
     /// `@count(x)`, `@variance(x, bits)`
     fn stat(&mut self, op: StatOp, operand: &Self::Expr, param: Option<i64>) {
         let _ = write!(self.out(), "@{}(", op.name());
-        self.operand(operand);
+        self.expr(operand);
         if let Some(param) = param {
             let _ = write!(self.out(), ", {param}");
         }
@@ -285,7 +285,7 @@ pub(crate) trait TreePrinter {
             HistKind::Linear { .. } => "@hist_linear(",
             HistKind::Log => "@hist_log(",
         });
-        self.operand(stat);
+        self.expr(stat);
         if let HistKind::Linear { low, high, step } = kind {
             let _ = write!(self.out(), ", {low}, {high}, {step}");
         }
@@ -299,7 +299,7 @@ pub(crate) trait TreePrinter {
             "@{}deref({size}, ",
             if user { "u" } else { "k" }
         );
-        self.operand(addr);
+        self.expr(addr);
         self.out().push(')');
     }
 
@@ -315,7 +315,7 @@ pub(crate) trait TreePrinter {
                 module,
             } => {
                 self.out().push_str("@cast(");
-                self.operand(operand);
+                self.expr(operand);
                 let _ = write!(self.out(), ", {}", quote(type_name));
                 if let Some(module) = module {
                     let _ = write!(self.out(), ", {}", quote(module));
@@ -331,7 +331,7 @@ pub(crate) trait TreePrinter {
             }
             TargetBase::Autocast(operand) => {
                 self.out().push('(');
-                self.operand(operand);
+                self.expr(operand);
                 self.out().push(')');
             }
         }
@@ -342,7 +342,7 @@ pub(crate) trait TreePrinter {
                 }
                 TargetComponent::Index(index) => {
                     self.out().push('[');
-                    self.operand(index);
+                    self.expr(index);
                     self.out().push(']');
                 }
                 TargetComponent::PrettyPrint { deep, .. } => {
@@ -409,214 +409,6 @@ impl TreePrinter for Printer {
 
     fn indent(&mut self) -> &mut usize {
         &mut self.indent
-    }
-
-    fn operand(&mut self, expr: &Expr) {
-        self.expr(expr);
-    }
-
-    fn statement(&mut self, stmt: &Stmt) {
-        self.stmt(stmt);
-    }
-}
-
-impl Printer {
-    fn item(&mut self, item: &Item) {
-        match item {
-            Item::Probe(probe) => {
-                self.out.push_str("probe ");
-                self.points(&probe.points);
-                self.out.push(' ');
-                self.block(&probe.body.stmts);
-            }
-            Item::Alias(alias) => {
-                self.out.push_str("probe ");
-                let op = if alias.prologue.is_some() {
-                    " = "
-                } else {
-                    " += "
-                };
-                for name in &alias.names {
-                    self.point(name);
-                    self.out.push_str(op);
-                }
-                self.points(&alias.points);
-                self.out.push(' ');
-                match (&alias.prologue, &alias.epilogue) {
-                    (Some(prologue), Some(epilogue)) => {
-                        self.block(&prologue.stmts);
-                        self.out.push_str(", ");
-                        self.block(&epilogue.stmts);
-                    }
-                    (Some(body), None) | (None, Some(body)) => self.block(&body.stmts),
-                    (None, None) => self.out.push_str("{\n}"),
-                }
-            }
-            Item::Function(function) => {
-                if function.private {
-                    self.out.push_str("private ");
-                }
-                let _ = write!(
-                    self.out,
-                    "function {}{} (",
-                    function.name.name,
-                    type_suffix(function.return_type)
-                );
-                for (i, param) in function.params.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    let _ = write!(self.out, "{}{}", param.name.name, type_suffix(param.ty));
-                }
-                self.out.push(')');
-                if let Some(priority) = function.priority {
-                    let _ = write!(self.out, " :{priority}");
-                }
-                self.out.push(' ');
-                match &function.body {
-                    FunctionBody::Block(block) => self.block(&block.stmts),
-                    FunctionBody::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
-                }
-            }
-            Item::Global(global) => {
-                if global.private {
-                    self.out.push_str("private ");
-                }
-                self.out.push_str("global ");
-                for (i, var) in global.vars.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    self.out.push_str(&var.name.name);
-                    if var.wrap {
-                        self.out.push('%');
-                    }
-                    if let Some(size) = var.size {
-                        let _ = write!(self.out, "[{size}]");
-                    }
-                    if let Some(init) = &var.init {
-                        let _ = write!(self.out, " = {}", literal(init));
-                    }
-                }
-            }
-            Item::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
-        }
-        self.out.push('\n');
-    }
-
-    fn points(&mut self, points: &[ProbePoint]) {
-        for (i, point) in points.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.point(point);
-        }
-    }
-
-    fn point(&mut self, point: &ProbePoint) {
-        self.probe_point(
-            &point.components,
-            point.optional,
-            point.sufficient,
-            point.condition.as_ref(),
-        );
-    }
-
-    fn stmt(&mut self, stmt: &Stmt) {
-        match &stmt.kind {
-            StmtKind::Block(block) => self.block(&block.stmts),
-            StmtKind::Expr(expr) => {
-                self.expr(expr);
-                self.out.push(';');
-            }
-            StmtKind::If {
-                cond,
-                then_branch,
-                else_branch,
-            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
-            StmtKind::While { cond, body } => self.while_stmt(cond, body),
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
-            StmtKind::Foreach(foreach) => self.foreach(foreach),
-            StmtKind::Break => self.out.push_str("break;"),
-            StmtKind::Continue => self.out.push_str("continue;"),
-            StmtKind::Next => self.out.push_str("next;"),
-            StmtKind::Return(None) => self.out.push_str("return;"),
-            StmtKind::Return(Some(value)) => {
-                self.out.push_str("return ");
-                self.expr(value);
-                self.out.push(';');
-            }
-            StmtKind::Delete(value) => {
-                self.out.push_str("delete ");
-                self.expr(value);
-                self.out.push(';');
-            }
-            StmtKind::Try {
-                body,
-                catch_var,
-                catch_body,
-            } => {
-                let catch_var = catch_var.as_ref().map(|var| var.name.as_str());
-                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
-            }
-            StmtKind::Empty => self.out.push(';'),
-        }
-    }
-
-    fn foreach(&mut self, foreach: &Foreach) {
-        let sorted_key = foreach.sort.as_ref().and_then(|sort| match sort.column {
-            SortColumn::Key(i) => Some((i, sort.direction)),
-            SortColumn::Value => None,
-        });
-        self.foreach_start(
-            foreach.value.as_ref().map(|v| v.name.as_str()),
-            foreach.keys.iter().map(|k| k.name.as_str()),
-            sorted_key,
-        );
-        self.indexable(&foreach.array);
-        if let Some(slice) = &foreach.slice {
-            self.index_list(slice);
-        }
-        let value_sort = foreach
-            .sort
-            .as_ref()
-            .filter(|sort| sort.column == SortColumn::Value)
-            .map(|sort| (sort.aggregate, sort.direction));
-        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
-    }
-
-    fn indexable(&mut self, indexable: &Indexable) {
-        match indexable {
-            Indexable::Name(name) => self.out.push_str(&name.name),
-            Indexable::Hist(hist) => self.hist(hist.kind, &hist.stat),
-        }
-    }
-
-    fn index_list(&mut self, indexes: &[Option<Expr>]) {
-        self.out.push('[');
-        self.keys(indexes);
-        self.out.push(']');
-    }
-
-    /// Prints `expr` where the grammar accepts only precedence `min` and
-    /// up, adding parentheses when it binds looser.
-    fn expr_at(&mut self, expr: &Expr, min: u8) {
-        self.expr_parenthesized_if(expr, precedence(expr) < min);
-    }
-
-    fn expr_parenthesized_if(&mut self, expr: &Expr, parenthesize: bool) {
-        if parenthesize {
-            self.out.push('(');
-            self.expr(expr);
-            self.out.push(')');
-        } else {
-            self.expr(expr);
-        }
     }
 
     fn expr(&mut self, expr: &Expr) {
@@ -731,6 +523,206 @@ impl Printer {
             ExprKind::Deref { user, size, addr } => self.deref(*user, *size, addr),
             ExprKind::Embedded(code) => self.out.push_str(&embedded_c(code)),
             ExprKind::ScriptArg(arg) => self.out.push_str(&script_arg(*arg)),
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Block(block) => self.block(&block.stmts),
+            StmtKind::Expr(expr) => {
+                self.expr(expr);
+                self.out.push(';');
+            }
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
+            StmtKind::While { cond, body } => self.while_stmt(cond, body),
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
+            StmtKind::Foreach(foreach) => self.foreach(foreach),
+            StmtKind::Break => self.out.push_str("break;"),
+            StmtKind::Continue => self.out.push_str("continue;"),
+            StmtKind::Next => self.out.push_str("next;"),
+            StmtKind::Return(None) => self.out.push_str("return;"),
+            StmtKind::Return(Some(value)) => {
+                self.out.push_str("return ");
+                self.expr(value);
+                self.out.push(';');
+            }
+            StmtKind::Delete(value) => {
+                self.out.push_str("delete ");
+                self.expr(value);
+                self.out.push(';');
+            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
+            } => {
+                let catch_var = catch_var.as_ref().map(|var| var.name.as_str());
+                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
+            }
+            StmtKind::Empty => self.out.push(';'),
+        }
+    }
+}
+
+impl Printer {
+    fn item(&mut self, item: &Item) {
+        match item {
+            Item::Probe(probe) => {
+                self.out.push_str("probe ");
+                self.points(&probe.points);
+                self.out.push(' ');
+                self.block(&probe.body.stmts);
+            }
+            Item::Alias(alias) => {
+                self.out.push_str("probe ");
+                let op = if alias.prologue.is_some() {
+                    " = "
+                } else {
+                    " += "
+                };
+                for name in &alias.names {
+                    self.point(name);
+                    self.out.push_str(op);
+                }
+                self.points(&alias.points);
+                self.out.push(' ');
+                match (&alias.prologue, &alias.epilogue) {
+                    (Some(prologue), Some(epilogue)) => {
+                        self.block(&prologue.stmts);
+                        self.out.push_str(", ");
+                        self.block(&epilogue.stmts);
+                    }
+                    (Some(body), None) | (None, Some(body)) => self.block(&body.stmts),
+                    (None, None) => self.out.push_str("{\n}"),
+                }
+            }
+            Item::Function(function) => {
+                if function.private {
+                    self.out.push_str("private ");
+                }
+                let _ = write!(
+                    self.out,
+                    "function {}{} (",
+                    function.name.name,
+                    type_suffix(function.return_type)
+                );
+                for (i, param) in function.params.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    let _ = write!(self.out, "{}{}", param.name.name, type_suffix(param.ty));
+                }
+                self.out.push(')');
+                if let Some(priority) = function.priority {
+                    let _ = write!(self.out, " :{priority}");
+                }
+                self.out.push(' ');
+                match &function.body {
+                    FunctionBody::Block(block) => self.block(&block.stmts),
+                    FunctionBody::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
+                }
+            }
+            Item::Global(global) => {
+                if global.private {
+                    self.out.push_str("private ");
+                }
+                self.out.push_str("global ");
+                for (i, var) in global.vars.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    self.out.push_str(&var.name.name);
+                    if var.wrap {
+                        self.out.push('%');
+                    }
+                    if let Some(size) = var.size {
+                        let _ = write!(self.out, "[{size}]");
+                    }
+                    if let Some(init) = &var.init {
+                        let _ = write!(self.out, " = {}", literal(init));
+                    }
+                }
+            }
+            Item::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
+        }
+        self.out.push('\n');
+    }
+
+    fn points(&mut self, points: &[ProbePoint]) {
+        for (i, point) in points.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.point(point);
+        }
+    }
+
+    fn point(&mut self, point: &ProbePoint) {
+        self.probe_point(
+            &point.components,
+            point.optional,
+            point.sufficient,
+            point.condition.as_ref(),
+        );
+    }
+
+    fn foreach(&mut self, foreach: &Foreach) {
+        let sorted_key = foreach.sort.as_ref().and_then(|sort| match sort.column {
+            SortColumn::Key(i) => Some((i, sort.direction)),
+            SortColumn::Value => None,
+        });
+        self.foreach_start(
+            foreach.value.as_ref().map(|v| v.name.as_str()),
+            foreach.keys.iter().map(|k| k.name.as_str()),
+            sorted_key,
+        );
+        self.indexable(&foreach.array);
+        if let Some(slice) = &foreach.slice {
+            self.index_list(slice);
+        }
+        let value_sort = foreach
+            .sort
+            .as_ref()
+            .filter(|sort| sort.column == SortColumn::Value)
+            .map(|sort| (sort.aggregate, sort.direction));
+        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
+    }
+
+    fn indexable(&mut self, indexable: &Indexable) {
+        match indexable {
+            Indexable::Name(name) => self.out.push_str(&name.name),
+            Indexable::Hist(hist) => self.hist(hist.kind, &hist.stat),
+        }
+    }
+
+    fn index_list(&mut self, indexes: &[Option<Expr>]) {
+        self.out.push('[');
+        self.keys(indexes);
+        self.out.push(']');
+    }
+
+    /// Prints `expr` where the grammar accepts only precedence `min` and
+    /// up, adding parentheses when it binds looser.
+    fn expr_at(&mut self, expr: &Expr, min: u8) {
+        self.expr_parenthesized_if(expr, precedence(expr) < min);
+    }
+
+    fn expr_parenthesized_if(&mut self, expr: &Expr, parenthesize: bool) {
+        if parenthesize {
+            self.out.push('(');
+            self.expr(expr);
+            self.out.push(')');
+        } else {
+            self.expr(expr);
         }
     }
 }

@@ -47,205 +47,6 @@ impl TreePrinter for Printer<'_> {
         &mut self.indent
     }
 
-    fn operand(&mut self, expr: &Expr) {
-        self.expr(expr);
-    }
-
-    fn statement(&mut self, stmt: &Stmt) {
-        self.stmt(stmt);
-    }
-}
-
-impl<'p> Printer<'p> {
-    fn program(&mut self) {
-        let program = self.program;
-        if program.library_files.is_empty() {
-            self.out.push_str("# library files: none\n");
-        } else {
-            self.out.push_str("# library files:\n");
-            for file in &program.library_files {
-                let _ = writeln!(self.out, "#   {file}");
-            }
-        }
-        let _ = writeln!(self.out, "# privilege: {}", program.privilege.name());
-        for code in &program.embedded_c {
-            let _ = writeln!(self.out, "{}", embedded_c(&code.code));
-        }
-        for global in &program.globals {
-            let _ = write!(self.out, "global {}:{}", global.name, var_type(&global.ty));
-            if let Some(size) = global.size {
-                let _ = write!(
-                    self.out,
-                    " /* size {size}{} */",
-                    if global.wrap { ", wraps" } else { "" }
-                );
-            } else if global.wrap {
-                self.out.push_str(" /* wraps */");
-            }
-            if let Some(init) = &global.init {
-                let _ = write!(self.out, " = {}", literal(init));
-            }
-            self.out.push('\n');
-        }
-        for function in &program.functions {
-            self.function(function);
-        }
-        for probe in &program.probes {
-            self.probe(probe);
-        }
-    }
-
-    fn function(&mut self, function: &'p Function) {
-        self.locals = &function.locals;
-        let params: Vec<String> = function
-            .params()
-            .iter()
-            .map(|p| format!("{}:{}", p.name, p.ty.name()))
-            .collect();
-        let _ = write!(
-            self.out,
-            "function {}:{} ({}) /* {}{} */ ",
-            function.name,
-            function.return_type.name(),
-            params.join(", "),
-            function.privilege.name(),
-            if function.from_library {
-                ", library"
-            } else {
-                ""
-            },
-        );
-        match &function.body {
-            FunctionBody::Script(body) => {
-                self.out.push_str("{\n");
-                self.indent += 1;
-                self.local_declarations(function.param_count);
-                self.lines(&body.stmts);
-                self.indent -= 1;
-                self.out.push_str("}\n");
-            }
-            FunctionBody::Embedded(code) => {
-                let _ = writeln!(self.out, "%{{ {} %}}", pragma_list(code.pragmas));
-            }
-        }
-    }
-
-    fn probe(&mut self, probe: &'p Probe) {
-        self.locals = &probe.locals;
-        self.out.push_str("probe ");
-        for (i, point) in probe.points.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.probe_point(
-                &point.components,
-                point.optional,
-                point.sufficient,
-                point.condition.as_ref(),
-            );
-        }
-        let written: Vec<&str> = probe.points.iter().map(|p| p.written.as_str()).collect();
-        let _ = write!(self.out, " /* <- {}", written.join(", "));
-        if !probe.aliases.is_empty() {
-            let _ = write!(self.out, " via {}", probe.aliases.join(", "));
-        }
-        let _ = writeln!(
-            self.out,
-            "; {}{} */ {{",
-            probe.privilege.name(),
-            if probe.from_library { ", library" } else { "" }
-        );
-        self.indent += 1;
-        self.local_declarations(0);
-        self.lines(&probe.body.stmts);
-        self.indent -= 1;
-        self.out.push_str("}\n");
-    }
-
-    fn local_declarations(&mut self, skip: usize) {
-        for local in self.locals.iter().skip(skip) {
-            self.line_start();
-            let _ = writeln!(self.out, "local {}:{}", local.name, local.ty.name());
-        }
-    }
-
-    fn local_name(&self, id: LocalId) -> &'p str {
-        self.locals
-            .get(id.0 as usize)
-            .map_or("?", |l| l.name.as_str())
-    }
-
-    fn global_name(&self, id: GlobalId) -> &'p str {
-        self.program
-            .globals
-            .get(id.0 as usize)
-            .map_or("?", |g| g.name.as_str())
-    }
-
-    fn stmt(&mut self, stmt: &Stmt) {
-        match &stmt.kind {
-            StmtKind::Block(block) => self.block(&block.stmts),
-            StmtKind::Expr(e) => self.expr(e),
-            StmtKind::If {
-                cond,
-                then_branch,
-                else_branch,
-            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
-            StmtKind::While { cond, body } => self.while_stmt(cond, body),
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
-            StmtKind::Foreach(foreach) => self.foreach(foreach),
-            StmtKind::Break => self.out.push_str("break"),
-            StmtKind::Continue => self.out.push_str("continue"),
-            StmtKind::Next => self.out.push_str("next"),
-            StmtKind::Return(value) => {
-                self.out.push_str("return");
-                if let Some(value) = value {
-                    self.out.push(' ');
-                    self.expr(value);
-                }
-            }
-            StmtKind::Delete(target) => {
-                self.out.push_str("delete ");
-                self.expr(target);
-            }
-            StmtKind::Try {
-                body,
-                catch_var,
-                catch_body,
-            } => {
-                let catch_var = catch_var.as_ref().map(|var| self.local_name(*var));
-                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
-            }
-        }
-    }
-
-    fn foreach(&mut self, foreach: &Foreach) {
-        let sorted_key = foreach
-            .sort
-            .and_then(|sort| Some((sort.key?, sort.direction)));
-        let keys: Vec<&str> = foreach.keys.iter().map(|k| self.local_name(*k)).collect();
-        self.foreach_start(foreach.value.map(|v| self.local_name(v)), keys, sorted_key);
-        match &foreach.source {
-            Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
-            Iterable::Hist(hist) => self.hist(hist.kind, &hist.stat),
-        }
-        if let Some(slice) = &foreach.slice {
-            self.out.push('[');
-            self.keys(slice);
-            self.out.push(']');
-        }
-        let value_sort = foreach
-            .sort
-            .filter(|sort| sort.key.is_none())
-            .map(|sort| (sort.aggregate, sort.direction));
-        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
-    }
-
     fn expr(&mut self, e: &Expr) {
         match &e.kind {
             ExprKind::Number(n) => {
@@ -383,6 +184,197 @@ impl<'p> Printer<'p> {
             ExprKind::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
             ExprKind::ScriptArg(arg) => self.out.push_str(&script_arg(*arg)),
         }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Block(block) => self.block(&block.stmts),
+            StmtKind::Expr(e) => self.expr(e),
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
+            StmtKind::While { cond, body } => self.while_stmt(cond, body),
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
+            StmtKind::Foreach(foreach) => self.foreach(foreach),
+            StmtKind::Break => self.out.push_str("break"),
+            StmtKind::Continue => self.out.push_str("continue"),
+            StmtKind::Next => self.out.push_str("next"),
+            StmtKind::Return(value) => {
+                self.out.push_str("return");
+                if let Some(value) = value {
+                    self.out.push(' ');
+                    self.expr(value);
+                }
+            }
+            StmtKind::Delete(target) => {
+                self.out.push_str("delete ");
+                self.expr(target);
+            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
+            } => {
+                let catch_var = catch_var.as_ref().map(|var| self.local_name(*var));
+                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
+            }
+        }
+    }
+}
+
+impl<'p> Printer<'p> {
+    fn program(&mut self) {
+        let program = self.program;
+        if program.library_files.is_empty() {
+            self.out.push_str("# library files: none\n");
+        } else {
+            self.out.push_str("# library files:\n");
+            for file in &program.library_files {
+                let _ = writeln!(self.out, "#   {file}");
+            }
+        }
+        let _ = writeln!(self.out, "# privilege: {}", program.privilege.name());
+        for code in &program.embedded_c {
+            let _ = writeln!(self.out, "{}", embedded_c(&code.code));
+        }
+        for global in &program.globals {
+            let _ = write!(self.out, "global {}:{}", global.name, var_type(&global.ty));
+            if let Some(size) = global.size {
+                let _ = write!(
+                    self.out,
+                    " /* size {size}{} */",
+                    if global.wrap { ", wraps" } else { "" }
+                );
+            } else if global.wrap {
+                self.out.push_str(" /* wraps */");
+            }
+            if let Some(init) = &global.init {
+                let _ = write!(self.out, " = {}", literal(init));
+            }
+            self.out.push('\n');
+        }
+        for function in &program.functions {
+            self.function(function);
+        }
+        for probe in &program.probes {
+            self.probe(probe);
+        }
+    }
+
+    fn function(&mut self, function: &'p Function) {
+        self.locals = &function.locals;
+        let params: Vec<String> = function
+            .params()
+            .iter()
+            .map(|p| format!("{}:{}", p.name, p.ty.name()))
+            .collect();
+        let _ = write!(
+            self.out,
+            "function {}:{} ({}) /* {}{} */ ",
+            function.name,
+            function.return_type.name(),
+            params.join(", "),
+            function.privilege.name(),
+            if function.from_library {
+                ", library"
+            } else {
+                ""
+            },
+        );
+        match &function.body {
+            FunctionBody::Script(body) => {
+                self.out.push_str("{\n");
+                self.indent += 1;
+                self.local_declarations(function.param_count);
+                self.lines(&body.stmts);
+                self.indent -= 1;
+                self.out.push_str("}\n");
+            }
+            FunctionBody::Embedded(code) => {
+                let _ = writeln!(self.out, "%{{ {} %}}", pragma_list(code.pragmas));
+            }
+        }
+    }
+
+    fn probe(&mut self, probe: &'p Probe) {
+        self.locals = &probe.locals;
+        self.out.push_str("probe ");
+        for (i, point) in probe.points.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.probe_point(
+                &point.components,
+                point.optional,
+                point.sufficient,
+                point.condition.as_ref(),
+            );
+        }
+        let written: Vec<&str> = probe.points.iter().map(|p| p.written.as_str()).collect();
+        let _ = write!(self.out, " /* <- {}", written.join(", "));
+        if !probe.aliases.is_empty() {
+            let _ = write!(self.out, " via {}", probe.aliases.join(", "));
+        }
+        let _ = writeln!(
+            self.out,
+            "; {}{} */ {{",
+            probe.privilege.name(),
+            if probe.from_library { ", library" } else { "" }
+        );
+        self.indent += 1;
+        self.local_declarations(0);
+        self.lines(&probe.body.stmts);
+        self.indent -= 1;
+        self.out.push_str("}\n");
+    }
+
+    fn local_declarations(&mut self, skip: usize) {
+        for local in self.locals.iter().skip(skip) {
+            self.line_start();
+            let _ = writeln!(self.out, "local {}:{}", local.name, local.ty.name());
+        }
+    }
+
+    fn local_name(&self, id: LocalId) -> &'p str {
+        self.locals
+            .get(id.0 as usize)
+            .map_or("?", |l| l.name.as_str())
+    }
+
+    fn global_name(&self, id: GlobalId) -> &'p str {
+        self.program
+            .globals
+            .get(id.0 as usize)
+            .map_or("?", |g| g.name.as_str())
+    }
+
+    fn foreach(&mut self, foreach: &Foreach) {
+        let sorted_key = foreach
+            .sort
+            .and_then(|sort| Some((sort.key?, sort.direction)));
+        let keys: Vec<&str> = foreach.keys.iter().map(|k| self.local_name(*k)).collect();
+        self.foreach_start(foreach.value.map(|v| self.local_name(v)), keys, sorted_key);
+        match &foreach.source {
+            Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
+            Iterable::Hist(hist) => self.hist(hist.kind, &hist.stat),
+        }
+        if let Some(slice) = &foreach.slice {
+            self.out.push('[');
+            self.keys(slice);
+            self.out.push(']');
+        }
+        let value_sort = foreach
+            .sort
+            .filter(|sort| sort.key.is_none())
+            .map(|sort| (sort.aggregate, sort.direction));
+        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
     }
 }
 
