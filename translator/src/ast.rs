@@ -473,22 +473,25 @@ pub struct PrintCall {
     pub hist: Option<HistOp>,
 }
 
+/// A target-variable expression. Generic over the expression type of its
+/// operands so the syntax tree and the IR share one definition (the IR's
+/// operands are resolved expressions).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetExpr {
-    pub base: TargetBase,
+pub struct TargetExpr<E = Expr> {
+    pub base: TargetBase<E>,
     /// `&$x`: take the address instead of reading the value.
     pub address_of: bool,
-    pub components: Vec<TargetComponent>,
+    pub components: Vec<TargetComponent<E>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetBase {
+pub enum TargetBase<E = Expr> {
     /// `$name`, `$$vars`, `$$parms`, `$$locals`, `$$return` (stored with the
     /// leading `$`s, trailing pretty-print `$`s moved to a component).
     Var(String),
     /// `@cast(expr, "type"[, "module"])`
     Cast {
-        operand: Box<Expr>,
+        operand: Box<E>,
         type_name: String,
         module: Option<String>,
     },
@@ -498,17 +501,57 @@ pub enum TargetBase {
         module: Option<String>,
     },
     /// Any other value followed by `->`/`[`/`$` (its type is inferred).
-    Autocast(Box<Expr>),
+    Autocast(Box<E>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetComponent {
+pub enum TargetComponent<E = Expr> {
     /// `->name`
     Member(Ident),
     /// `[expr]`
-    Index(Expr),
+    Index(E),
     /// `$` or `$$` at the end: pretty-print the value (`$$` recursively).
     PrettyPrint { deep: bool, span: Span },
+}
+
+impl<E> TargetExpr<E> {
+    /// The same target with each operand converted by `convert`, in source order.
+    pub fn map<F>(&self, mut convert: impl FnMut(&E) -> F) -> TargetExpr<F> {
+        let base = match &self.base {
+            TargetBase::Var(name) => TargetBase::Var(name.clone()),
+            TargetBase::Cast {
+                operand,
+                type_name,
+                module,
+            } => TargetBase::Cast {
+                operand: Box::new(convert(operand)),
+                type_name: type_name.clone(),
+                module: module.clone(),
+            },
+            TargetBase::AtVar { name, module } => TargetBase::AtVar {
+                name: name.clone(),
+                module: module.clone(),
+            },
+            TargetBase::Autocast(operand) => TargetBase::Autocast(Box::new(convert(operand))),
+        };
+        let components = self
+            .components
+            .iter()
+            .map(|c| match c {
+                TargetComponent::Member(name) => TargetComponent::Member(name.clone()),
+                TargetComponent::Index(index) => TargetComponent::Index(convert(index)),
+                TargetComponent::PrettyPrint { deep, span } => TargetComponent::PrettyPrint {
+                    deep: *deep,
+                    span: *span,
+                },
+            })
+            .collect();
+        TargetExpr {
+            base,
+            address_of: self.address_of,
+            components,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

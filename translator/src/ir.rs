@@ -53,6 +53,11 @@ impl Type {
             Type::Unknown => "unknown",
         }
     }
+
+    /// A long or a string: what a variable, key or operand holds.
+    pub fn is_value(self) -> bool {
+        matches!(self, Type::Long | Type::String)
+    }
 }
 
 /// The type of a variable: a scalar, or an associative array when it has keys.
@@ -271,11 +276,8 @@ pub struct ProbePoint {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PointComponent {
-    pub name: String,
-    pub arg: Option<Literal>,
-}
+/// `name` or `name(literal)`, as the syntax tree has it.
+pub type PointComponent = crate::ast::Component;
 
 impl ProbePoint {
     /// The component named `name`, if present.
@@ -461,34 +463,9 @@ pub enum ExprKind {
 }
 
 /// A target-variable expression kept as written (its subexpressions resolved).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetRef {
-    pub base: TargetBase,
-    pub address_of: bool,
-    pub components: Vec<TargetComponent>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetBase {
-    Var(String),
-    Cast {
-        operand: Expr,
-        type_name: String,
-        module: Option<String>,
-    },
-    AtVar {
-        name: String,
-        module: Option<String>,
-    },
-    Autocast(Expr),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetComponent {
-    Member(String),
-    Index(Expr),
-    PrettyPrint { deep: bool },
-}
+pub type TargetRef = crate::ast::TargetExpr<Expr>;
+pub type TargetBase = crate::ast::TargetBase<Expr>;
+pub type TargetComponent = crate::ast::TargetComponent<Expr>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Print {

@@ -627,9 +627,7 @@ impl Parser {
             }
         }
         if self.maybe_keyword("if").is_some() {
-            self.expect_op("(")?;
-            let condition = self.parse_expr()?;
-            self.expect_op(")")?;
+            let condition = self.parse_parenthesized_expr()?;
             for point in &mut points {
                 if point.condition.is_some() {
                     let span = condition.span;
@@ -829,10 +827,8 @@ impl Parser {
         self.expect_keyword("try")?;
         let body = self.parse_block()?;
         self.expect_keyword("catch")?;
-        let catch_var = if self.maybe_op("(").is_some() {
-            let var = self.expect_ident()?;
-            self.expect_op(")")?;
-            Some(var)
+        let catch_var = if self.at_op("(") {
+            Some(self.parenthesized(Self::expect_ident)?)
         } else {
             None
         };
@@ -846,9 +842,7 @@ impl Parser {
 
     fn parse_if(&mut self) -> PResult<StmtKind> {
         self.expect_keyword("if")?;
-        self.expect_op("(")?;
-        let cond = self.parse_expr()?;
-        self.expect_op(")")?;
+        let cond = self.parse_parenthesized_expr()?;
         let then_branch = Box::new(self.parse_statement()?);
         let else_branch = if self.maybe_keyword("else").is_some() {
             Some(Box::new(self.parse_statement()?))
@@ -864,9 +858,7 @@ impl Parser {
 
     fn parse_while(&mut self) -> PResult<StmtKind> {
         self.expect_keyword("while")?;
-        self.expect_op("(")?;
-        let cond = self.parse_expr()?;
-        self.expect_op(")")?;
+        let cond = self.parse_parenthesized_expr()?;
         let body = Box::new(self.parse_statement()?);
         Ok(StmtKind::While { cond, body })
     }
@@ -884,6 +876,19 @@ impl Parser {
             step,
             body,
         })
+    }
+
+    /// `(expr)`
+    fn parse_parenthesized_expr(&mut self) -> PResult<Expr> {
+        self.parenthesized(Self::parse_expr)
+    }
+
+    /// `(` what `inner` parses `)`
+    fn parenthesized<T>(&mut self, inner: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        self.expect_op("(")?;
+        let value = inner(self)?;
+        self.expect_op(")")?;
+        Ok(value)
     }
 
     /// An optional expression followed by the required `terminator`.
@@ -1626,9 +1631,7 @@ impl Parser {
         }
         let kind = match word {
             "defined" | "entry" => {
-                self.expect_op("(")?;
-                let operand = Box::new(self.parse_expr()?);
-                self.expect_op(")")?;
+                let operand = Box::new(self.parse_parenthesized_expr()?);
                 if word == "defined" {
                     ExprKind::Defined(operand)
                 } else {
@@ -1650,27 +1653,17 @@ impl Parser {
                     ExprKind::Perf(text)
                 }
             }
-            "probewrite" => {
-                self.expect_op("(")?;
-                let var = self.expect_ident()?;
-                self.expect_op(")")?;
-                ExprKind::Probewrite(var)
-            }
-            "kregister" | "uregister" => {
-                self.expect_op("(")?;
-                let number = self.expect_number()?;
-                self.expect_op(")")?;
-                ExprKind::Register {
-                    user: word == "uregister",
-                    number,
-                }
-            }
+            "probewrite" => ExprKind::Probewrite(self.parenthesized(Self::expect_ident)?),
+            "kregister" | "uregister" => ExprKind::Register {
+                user: word == "uregister",
+                number: self.parenthesized(Self::expect_number)?,
+            },
             "kderef" | "uderef" => {
-                self.expect_op("(")?;
-                let size = self.expect_number()?;
-                self.expect_op(",")?;
-                let addr = Box::new(self.parse_expr()?);
-                self.expect_op(")")?;
+                let (size, addr) = self.parenthesized(|p| {
+                    let size = p.expect_number()?;
+                    p.expect_op(",")?;
+                    Ok((size, Box::new(p.parse_expr()?)))
+                })?;
                 ExprKind::Deref {
                     user: word == "uderef",
                     size,

@@ -22,14 +22,334 @@ struct Printer {
 }
 
 /// Quotes a string value (C escapes are kept; only quotes need escaping).
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('"', "\\\""))
 }
 
-fn literal(lit: &Literal) -> String {
+pub(crate) fn literal(lit: &Literal) -> String {
     match lit {
         Literal::Number(n) => n.to_string(),
         Literal::String(s) => quote(s),
+    }
+}
+
+/// A `foreach` sort mark.
+fn sort_mark(direction: SortDirection) -> char {
+    match direction {
+        SortDirection::Ascending => '+',
+        SortDirection::Descending => '-',
+    }
+}
+
+/// `%{code%}`
+pub(crate) fn embedded_c(code: &str) -> String {
+    format!("%{{{code}%}}")
+}
+
+/// `$1`, `@1`, `$#`, `@#`
+pub(crate) fn script_arg(arg: ScriptArg) -> String {
+    let sigil = if arg.string { '@' } else { '$' };
+    match arg.index {
+        Some(n) => format!("{sigil}{n}"),
+        None => format!("{sigil}#"),
+    }
+}
+
+/// `@kregister(n)`, `@uregister(n)`
+pub(crate) fn register(user: bool, number: i64) -> String {
+    format!("@{}register({number})", if user { "u" } else { "k" })
+}
+
+/// Printing of the forms the syntax tree (`-p1`) and the IR (`-p2`) spell
+/// alike, over either tree's expression type: each printer supplies its
+/// output and how it prints one operand.
+pub(crate) trait TreePrinter {
+    type Expr;
+    type Stmt;
+
+    fn out(&mut self) -> &mut String;
+
+    /// The nesting depth of the statement being printed.
+    fn indent(&mut self) -> &mut usize;
+
+    /// Prints an expression that stands alone (between delimiters).
+    fn expr(&mut self, expr: &Self::Expr);
+
+    /// Prints a statement from its first character on (no indentation).
+    fn stmt(&mut self, stmt: &Self::Stmt);
+
+    fn line_start(&mut self) {
+        for _ in 0..*self.indent() {
+            self.out().push_str("  ");
+        }
+    }
+
+    /// Statements one a line, indented.
+    fn lines(&mut self, stmts: &[Self::Stmt]) {
+        for stmt in stmts {
+            self.line_start();
+            self.stmt(stmt);
+            self.out().push('\n');
+        }
+    }
+
+    /// `{`, the statements one level deeper, `}`.
+    fn block(&mut self, stmts: &[Self::Stmt]) {
+        self.out().push_str("{\n");
+        *self.indent() += 1;
+        self.lines(stmts);
+        *self.indent() -= 1;
+        self.line_start();
+        self.out().push('}');
+    }
+
+    fn if_stmt(
+        &mut self,
+        cond: &Self::Expr,
+        then_branch: &Self::Stmt,
+        else_branch: Option<&Self::Stmt>,
+    ) {
+        self.out().push_str("if (");
+        self.expr(cond);
+        self.out().push_str(") ");
+        self.stmt(then_branch);
+        if let Some(else_branch) = else_branch {
+            self.out().push_str(" else ");
+            self.stmt(else_branch);
+        }
+    }
+
+    fn while_stmt(&mut self, cond: &Self::Expr, body: &Self::Stmt) {
+        self.out().push_str("while (");
+        self.expr(cond);
+        self.out().push_str(") ");
+        self.stmt(body);
+    }
+
+    fn for_stmt(
+        &mut self,
+        init: Option<&Self::Expr>,
+        cond: Option<&Self::Expr>,
+        step: Option<&Self::Expr>,
+        body: &Self::Stmt,
+    ) {
+        self.out().push_str("for (");
+        for (i, part) in [init, cond, step].into_iter().enumerate() {
+            if i > 0 {
+                self.out().push_str("; ");
+            }
+            if let Some(part) = part {
+                self.expr(part);
+            }
+        }
+        self.out().push_str(") ");
+        self.stmt(body);
+    }
+
+    /// `try {..} catch (var) {..}`
+    fn try_stmt(
+        &mut self,
+        body: &[Self::Stmt],
+        catch_var: Option<&str>,
+        catch_body: &[Self::Stmt],
+    ) {
+        self.out().push_str("try ");
+        self.block(body);
+        self.out().push_str(" catch ");
+        if let Some(var) = catch_var {
+            let _ = write!(self.out(), "({var}) ");
+        }
+        self.block(catch_body);
+    }
+
+    /// `a.b("x").c! if (cond)`: a probe point's components with their
+    /// arguments, its `!` (sufficient) or `?` (optional) mark, its condition.
+    fn probe_point(
+        &mut self,
+        components: &[Component],
+        optional: bool,
+        sufficient: bool,
+        condition: Option<&Self::Expr>,
+    ) {
+        for (i, component) in components.iter().enumerate() {
+            if i > 0 {
+                self.out().push('.');
+            }
+            self.out().push_str(&component.name);
+            if let Some(arg) = &component.arg {
+                let _ = write!(self.out(), "({})", literal(arg));
+            }
+        }
+        if sufficient {
+            self.out().push('!');
+        } else if optional {
+            self.out().push('?');
+        }
+        if let Some(condition) = condition {
+            self.out().push_str(" if (");
+            self.expr(condition);
+            self.out().push(')');
+        }
+    }
+
+    /// `foreach (v = [k1, k2+] in `: a `foreach` header up to its array,
+    /// with the sort mark of the key sorted on, if one is.
+    fn foreach_start<'a>(
+        &mut self,
+        value: Option<&str>,
+        keys: impl IntoIterator<Item = &'a str>,
+        sorted_key: Option<(usize, SortDirection)>,
+    ) {
+        self.out().push_str("foreach (");
+        if let Some(value) = value {
+            let _ = write!(self.out(), "{value} = ");
+        }
+        self.out().push('[');
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 {
+                self.out().push_str(", ");
+            }
+            self.out().push_str(key);
+            if let Some((_, direction)) = sorted_key.filter(|&(sorted, _)| sorted == i) {
+                self.out().push(sort_mark(direction));
+            }
+        }
+        self.out().push_str("] in ");
+    }
+
+    /// The end of a `foreach` header from the sort on the values (`@sum-`)
+    /// on, then the body.
+    fn foreach_end(
+        &mut self,
+        value_sort: Option<(Option<StatOp>, SortDirection)>,
+        limit: Option<&Self::Expr>,
+        body: &Self::Stmt,
+    ) {
+        if let Some((aggregate, direction)) = value_sort {
+            if let Some(aggregate) = aggregate {
+                let _ = write!(self.out(), " @{}", aggregate.name());
+            }
+            self.out().push(sort_mark(direction));
+        }
+        if let Some(limit) = limit {
+            self.out().push_str(" limit ");
+            self.expr(limit);
+        }
+        self.out().push_str(") ");
+        self.stmt(body);
+    }
+
+    /// `a, b, c`
+    fn args(&mut self, args: &[Self::Expr]) {
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                self.out().push_str(", ");
+            }
+            self.expr(arg);
+        }
+    }
+
+    /// `a, *, c`: array keys, `*` where any key matches.
+    fn keys(&mut self, keys: &[Option<Self::Expr>]) {
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                self.out().push_str(", ");
+            }
+            match key {
+                Some(key) => self.expr(key),
+                None => self.out().push('*'),
+            }
+        }
+    }
+
+    /// `@word(operand)`
+    fn at_operator(&mut self, word: &str, operand: &Self::Expr) {
+        let _ = write!(self.out(), "@{word}(");
+        self.expr(operand);
+        self.out().push(')');
+    }
+
+    /// `@count(x)`, `@variance(x, bits)`
+    fn stat(&mut self, op: StatOp, operand: &Self::Expr, param: Option<i64>) {
+        let _ = write!(self.out(), "@{}(", op.name());
+        self.expr(operand);
+        if let Some(param) = param {
+            let _ = write!(self.out(), ", {param}");
+        }
+        self.out().push(')');
+    }
+
+    /// `@hist_log(x)`, `@hist_linear(x, low, high, step)`
+    fn hist(&mut self, kind: HistKind, stat: &Self::Expr) {
+        self.out().push_str(match kind {
+            HistKind::Linear { .. } => "@hist_linear(",
+            HistKind::Log => "@hist_log(",
+        });
+        self.expr(stat);
+        if let HistKind::Linear { low, high, step } = kind {
+            let _ = write!(self.out(), ", {low}, {high}, {step}");
+        }
+        self.out().push(')');
+    }
+
+    /// `@kderef(size, addr)`, `@uderef(size, addr)`
+    fn deref(&mut self, user: bool, size: i64, addr: &Self::Expr) {
+        let _ = write!(
+            self.out(),
+            "@{}deref({size}, ",
+            if user { "u" } else { "k" }
+        );
+        self.expr(addr);
+        self.out().push(')');
+    }
+
+    fn target(&mut self, target: &TargetExpr<Self::Expr>) {
+        if target.address_of {
+            self.out().push('&');
+        }
+        match &target.base {
+            TargetBase::Var(name) => self.out().push_str(name),
+            TargetBase::Cast {
+                operand,
+                type_name,
+                module,
+            } => {
+                self.out().push_str("@cast(");
+                self.expr(operand);
+                let _ = write!(self.out(), ", {}", quote(type_name));
+                if let Some(module) = module {
+                    let _ = write!(self.out(), ", {}", quote(module));
+                }
+                self.out().push(')');
+            }
+            TargetBase::AtVar { name, module } => {
+                let _ = write!(self.out(), "@var({}", quote(name));
+                if let Some(module) = module {
+                    let _ = write!(self.out(), ", {}", quote(module));
+                }
+                self.out().push(')');
+            }
+            TargetBase::Autocast(operand) => {
+                self.out().push('(');
+                self.expr(operand);
+                self.out().push(')');
+            }
+        }
+        for component in &target.components {
+            match component {
+                TargetComponent::Member(name) => {
+                    let _ = write!(self.out(), "->{}", name.name);
+                }
+                TargetComponent::Index(index) => {
+                    self.out().push('[');
+                    self.expr(index);
+                    self.out().push(']');
+                }
+                TargetComponent::PrettyPrint { deep, .. } => {
+                    self.out().push_str(if *deep { "$$" } else { "$" });
+                }
+            }
+        }
     }
 }
 
@@ -79,325 +399,16 @@ fn binary_precedence(op: BinaryOp) -> u8 {
     }
 }
 
-impl Printer {
-    fn line_start(&mut self) {
-        for _ in 0..self.indent {
-            self.out.push_str("  ");
-        }
+impl TreePrinter for Printer {
+    type Expr = Expr;
+    type Stmt = Stmt;
+
+    fn out(&mut self) -> &mut String {
+        &mut self.out
     }
 
-    fn item(&mut self, item: &Item) {
-        match item {
-            Item::Probe(probe) => {
-                self.out.push_str("probe ");
-                self.points(&probe.points);
-                self.out.push(' ');
-                self.block(&probe.body);
-            }
-            Item::Alias(alias) => {
-                self.out.push_str("probe ");
-                let op = if alias.prologue.is_some() {
-                    " = "
-                } else {
-                    " += "
-                };
-                for name in &alias.names {
-                    self.point(name);
-                    self.out.push_str(op);
-                }
-                self.points(&alias.points);
-                self.out.push(' ');
-                match (&alias.prologue, &alias.epilogue) {
-                    (Some(prologue), Some(epilogue)) => {
-                        self.block(prologue);
-                        self.out.push_str(", ");
-                        self.block(epilogue);
-                    }
-                    (Some(body), None) | (None, Some(body)) => self.block(body),
-                    (None, None) => self.out.push_str("{\n}"),
-                }
-            }
-            Item::Function(function) => {
-                if function.private {
-                    self.out.push_str("private ");
-                }
-                let _ = write!(
-                    self.out,
-                    "function {}{} (",
-                    function.name.name,
-                    type_suffix(function.return_type)
-                );
-                for (i, param) in function.params.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    let _ = write!(self.out, "{}{}", param.name.name, type_suffix(param.ty));
-                }
-                self.out.push(')');
-                if let Some(priority) = function.priority {
-                    let _ = write!(self.out, " :{priority}");
-                }
-                self.out.push(' ');
-                match &function.body {
-                    FunctionBody::Block(block) => self.block(block),
-                    FunctionBody::Embedded(code) => {
-                        let _ = write!(self.out, "%{{{}%}}", code.code);
-                    }
-                }
-            }
-            Item::Global(global) => {
-                if global.private {
-                    self.out.push_str("private ");
-                }
-                self.out.push_str("global ");
-                for (i, var) in global.vars.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    self.out.push_str(&var.name.name);
-                    if var.wrap {
-                        self.out.push('%');
-                    }
-                    if let Some(size) = var.size {
-                        let _ = write!(self.out, "[{size}]");
-                    }
-                    if let Some(init) = &var.init {
-                        let _ = write!(self.out, " = {}", literal(init));
-                    }
-                }
-            }
-            Item::Embedded(code) => {
-                let _ = write!(self.out, "%{{{}%}}", code.code);
-            }
-        }
-        self.out.push('\n');
-    }
-
-    fn points(&mut self, points: &[ProbePoint]) {
-        for (i, point) in points.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.point(point);
-        }
-    }
-
-    fn point(&mut self, point: &ProbePoint) {
-        for (i, component) in point.components.iter().enumerate() {
-            if i > 0 {
-                self.out.push('.');
-            }
-            self.out.push_str(&component.name);
-            if let Some(arg) = &component.arg {
-                let _ = write!(self.out, "({})", literal(arg));
-            }
-        }
-        if point.sufficient {
-            self.out.push('!');
-        } else if point.optional {
-            self.out.push('?');
-        }
-        if let Some(condition) = &point.condition {
-            self.out.push_str(" if (");
-            self.expr(condition);
-            self.out.push(')');
-        }
-    }
-
-    fn block(&mut self, block: &Block) {
-        self.out.push_str("{\n");
-        self.indent += 1;
-        for stmt in &block.stmts {
-            self.line_start();
-            self.stmt(stmt);
-            self.out.push('\n');
-        }
-        self.indent -= 1;
-        self.line_start();
-        self.out.push('}');
-    }
-
-    fn stmt(&mut self, stmt: &Stmt) {
-        match &stmt.kind {
-            StmtKind::Block(block) => self.block(block),
-            StmtKind::Expr(expr) => {
-                self.expr(expr);
-                self.out.push(';');
-            }
-            StmtKind::If {
-                cond,
-                then_branch,
-                else_branch,
-            } => {
-                self.out.push_str("if (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(then_branch);
-                if let Some(else_branch) = else_branch {
-                    self.out.push_str(" else ");
-                    self.stmt(else_branch);
-                }
-            }
-            StmtKind::While { cond, body } => {
-                self.out.push_str("while (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => {
-                self.out.push_str("for (");
-                if let Some(init) = init {
-                    self.expr(init);
-                }
-                self.out.push_str("; ");
-                if let Some(cond) = cond {
-                    self.expr(cond);
-                }
-                self.out.push_str("; ");
-                if let Some(step) = step {
-                    self.expr(step);
-                }
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
-            StmtKind::Foreach(foreach) => self.foreach(foreach),
-            StmtKind::Break => self.out.push_str("break;"),
-            StmtKind::Continue => self.out.push_str("continue;"),
-            StmtKind::Next => self.out.push_str("next;"),
-            StmtKind::Return(None) => self.out.push_str("return;"),
-            StmtKind::Return(Some(value)) => {
-                self.out.push_str("return ");
-                self.expr(value);
-                self.out.push(';');
-            }
-            StmtKind::Delete(value) => {
-                self.out.push_str("delete ");
-                self.expr(value);
-                self.out.push(';');
-            }
-            StmtKind::Try {
-                body,
-                catch_var,
-                catch_body,
-            } => {
-                self.out.push_str("try ");
-                self.block(body);
-                self.out.push_str(" catch ");
-                if let Some(var) = catch_var {
-                    let _ = write!(self.out, "({}) ", var.name);
-                }
-                self.block(catch_body);
-            }
-            StmtKind::Empty => self.out.push(';'),
-        }
-    }
-
-    fn sort_mark(direction: SortDirection) -> char {
-        match direction {
-            SortDirection::Ascending => '+',
-            SortDirection::Descending => '-',
-        }
-    }
-
-    fn foreach(&mut self, foreach: &Foreach) {
-        self.out.push_str("foreach (");
-        if let Some(value) = &foreach.value {
-            let _ = write!(self.out, "{} = ", value.name);
-        }
-        self.out.push('[');
-        for (i, key) in foreach.keys.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.out.push_str(&key.name);
-            if let Some(sort) = &foreach.sort {
-                if sort.column == SortColumn::Key(i) {
-                    self.out.push(Self::sort_mark(sort.direction));
-                }
-            }
-        }
-        self.out.push_str("] in ");
-        self.indexable(&foreach.array);
-        if let Some(slice) = &foreach.slice {
-            self.index_list(slice);
-        }
-        if let Some(sort) = &foreach.sort {
-            if sort.column == SortColumn::Value {
-                if let Some(aggregate) = sort.aggregate {
-                    let _ = write!(self.out, " @{}", aggregate.name());
-                }
-                self.out.push(Self::sort_mark(sort.direction));
-            }
-        }
-        if let Some(limit) = &foreach.limit {
-            self.out.push_str(" limit ");
-            self.expr(limit);
-        }
-        self.out.push_str(") ");
-        self.stmt(&foreach.body);
-    }
-
-    fn indexable(&mut self, indexable: &Indexable) {
-        match indexable {
-            Indexable::Name(name) => self.out.push_str(&name.name),
-            Indexable::Hist(hist) => self.hist(hist),
-        }
-    }
-
-    fn hist(&mut self, hist: &HistOp) {
-        match hist.kind {
-            HistKind::Linear { .. } => self.out.push_str("@hist_linear("),
-            HistKind::Log => self.out.push_str("@hist_log("),
-        }
-        self.expr(&hist.stat);
-        if let HistKind::Linear { low, high, step } = hist.kind {
-            let _ = write!(self.out, ", {low}, {high}, {step}");
-        }
-        self.out.push(')');
-    }
-
-    fn index_list(&mut self, indexes: &[Option<Expr>]) {
-        self.out.push('[');
-        for (i, index) in indexes.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            match index {
-                Some(expr) => self.expr(expr),
-                None => self.out.push('*'),
-            }
-        }
-        self.out.push(']');
-    }
-
-    fn args(&mut self, args: &[Expr]) {
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.expr(arg);
-        }
-    }
-
-    /// Prints `expr` where the grammar accepts only precedence `min` and
-    /// up, adding parentheses when it binds looser.
-    fn expr_at(&mut self, expr: &Expr, min: u8) {
-        self.expr_parenthesized_if(expr, precedence(expr) < min);
-    }
-
-    fn expr_parenthesized_if(&mut self, expr: &Expr, parenthesize: bool) {
-        if parenthesize {
-            self.out.push('(');
-            self.expr(expr);
-            self.out.push(')');
-        } else {
-            self.expr(expr);
-        }
+    fn indent(&mut self) -> &mut usize {
+        &mut self.indent
     }
 
     fn expr(&mut self, expr: &Expr) {
@@ -421,7 +432,7 @@ impl Printer {
             ExprKind::Print(call) => {
                 let _ = write!(self.out, "{}(", call.function.name());
                 if let Some(hist) = &call.hist {
-                    self.hist(hist);
+                    self.hist(hist.kind, &hist.stat);
                 } else {
                     if let Some(format) = &call.format {
                         self.out.push_str(&quote(format));
@@ -495,25 +506,10 @@ impl Printer {
                 self.out.push_str(" in ");
                 self.indexable(array);
             }
-            ExprKind::Stat { op, operand, param } => {
-                let _ = write!(self.out, "@{}(", op.name());
-                self.expr(operand);
-                if let Some(param) = param {
-                    let _ = write!(self.out, ", {param}");
-                }
-                self.out.push(')');
-            }
+            ExprKind::Stat { op, operand, param } => self.stat(*op, operand, *param),
             ExprKind::Target(target) => self.target(target),
-            ExprKind::Defined(operand) => {
-                self.out.push_str("@defined(");
-                self.expr(operand);
-                self.out.push(')');
-            }
-            ExprKind::Entry(operand) => {
-                self.out.push_str("@entry(");
-                self.expr(operand);
-                self.out.push(')');
-            }
+            ExprKind::Defined(operand) => self.at_operator("defined", operand),
+            ExprKind::Entry(operand) => self.at_operator("entry", operand),
             ExprKind::Const(name) => {
                 let _ = write!(self.out, "@const({})", quote(name));
             }
@@ -523,77 +519,210 @@ impl Printer {
             ExprKind::Probewrite(var) => {
                 let _ = write!(self.out, "@probewrite({})", var.name);
             }
-            ExprKind::Register { user, number } => {
-                let which = if *user { "uregister" } else { "kregister" };
-                let _ = write!(self.out, "@{which}({number})");
-            }
-            ExprKind::Deref { user, size, addr } => {
-                let which = if *user { "uderef" } else { "kderef" };
-                let _ = write!(self.out, "@{which}({size}, ");
-                self.expr(addr);
-                self.out.push(')');
-            }
-            ExprKind::Embedded(code) => {
-                let _ = write!(self.out, "%{{{code}%}}");
-            }
-            ExprKind::ScriptArg(arg) => {
-                self.out.push(if arg.string { '@' } else { '$' });
-                match arg.index {
-                    Some(i) => {
-                        let _ = write!(self.out, "{i}");
-                    }
-                    None => self.out.push('#'),
-                }
-            }
+            ExprKind::Register { user, number } => self.out.push_str(&register(*user, *number)),
+            ExprKind::Deref { user, size, addr } => self.deref(*user, *size, addr),
+            ExprKind::Embedded(code) => self.out.push_str(&embedded_c(code)),
+            ExprKind::ScriptArg(arg) => self.out.push_str(&script_arg(*arg)),
         }
     }
 
-    fn target(&mut self, target: &TargetExpr) {
-        if target.address_of {
-            self.out.push('&');
-        }
-        match &target.base {
-            TargetBase::Var(name) => self.out.push_str(name),
-            TargetBase::Cast {
-                operand,
-                type_name,
-                module,
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Block(block) => self.block(&block.stmts),
+            StmtKind::Expr(expr) => {
+                self.expr(expr);
+                self.out.push(';');
+            }
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
+            StmtKind::While { cond, body } => self.while_stmt(cond, body),
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
+            StmtKind::Foreach(foreach) => self.foreach(foreach),
+            StmtKind::Break => self.out.push_str("break;"),
+            StmtKind::Continue => self.out.push_str("continue;"),
+            StmtKind::Next => self.out.push_str("next;"),
+            StmtKind::Return(None) => self.out.push_str("return;"),
+            StmtKind::Return(Some(value)) => {
+                self.out.push_str("return ");
+                self.expr(value);
+                self.out.push(';');
+            }
+            StmtKind::Delete(value) => {
+                self.out.push_str("delete ");
+                self.expr(value);
+                self.out.push(';');
+            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
             } => {
-                self.out.push_str("@cast(");
-                self.expr(operand);
-                let _ = write!(self.out, ", {}", quote(type_name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
+                let catch_var = catch_var.as_ref().map(|var| var.name.as_str());
+                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
             }
-            TargetBase::AtVar { name, module } => {
-                let _ = write!(self.out, "@var({}", quote(name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::Autocast(operand) => {
-                self.out.push('(');
-                self.expr(operand);
-                self.out.push(')');
-            }
+            StmtKind::Empty => self.out.push(';'),
         }
-        for component in &target.components {
-            match component {
-                TargetComponent::Member(name) => {
-                    let _ = write!(self.out, "->{}", name.name);
+    }
+}
+
+impl Printer {
+    fn item(&mut self, item: &Item) {
+        match item {
+            Item::Probe(probe) => {
+                self.out.push_str("probe ");
+                self.points(&probe.points);
+                self.out.push(' ');
+                self.block(&probe.body.stmts);
+            }
+            Item::Alias(alias) => {
+                self.out.push_str("probe ");
+                let op = if alias.prologue.is_some() {
+                    " = "
+                } else {
+                    " += "
+                };
+                for name in &alias.names {
+                    self.point(name);
+                    self.out.push_str(op);
                 }
-                TargetComponent::Index(index) => {
-                    self.out.push('[');
-                    self.expr(index);
-                    self.out.push(']');
-                }
-                TargetComponent::PrettyPrint { deep, .. } => {
-                    self.out.push_str(if *deep { "$$" } else { "$" });
+                self.points(&alias.points);
+                self.out.push(' ');
+                match (&alias.prologue, &alias.epilogue) {
+                    (Some(prologue), Some(epilogue)) => {
+                        self.block(&prologue.stmts);
+                        self.out.push_str(", ");
+                        self.block(&epilogue.stmts);
+                    }
+                    (Some(body), None) | (None, Some(body)) => self.block(&body.stmts),
+                    (None, None) => self.out.push_str("{\n}"),
                 }
             }
+            Item::Function(function) => {
+                if function.private {
+                    self.out.push_str("private ");
+                }
+                let _ = write!(
+                    self.out,
+                    "function {}{} (",
+                    function.name.name,
+                    type_suffix(function.return_type)
+                );
+                for (i, param) in function.params.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    let _ = write!(self.out, "{}{}", param.name.name, type_suffix(param.ty));
+                }
+                self.out.push(')');
+                if let Some(priority) = function.priority {
+                    let _ = write!(self.out, " :{priority}");
+                }
+                self.out.push(' ');
+                match &function.body {
+                    FunctionBody::Block(block) => self.block(&block.stmts),
+                    FunctionBody::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
+                }
+            }
+            Item::Global(global) => {
+                if global.private {
+                    self.out.push_str("private ");
+                }
+                self.out.push_str("global ");
+                for (i, var) in global.vars.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    self.out.push_str(&var.name.name);
+                    if var.wrap {
+                        self.out.push('%');
+                    }
+                    if let Some(size) = var.size {
+                        let _ = write!(self.out, "[{size}]");
+                    }
+                    if let Some(init) = &var.init {
+                        let _ = write!(self.out, " = {}", literal(init));
+                    }
+                }
+            }
+            Item::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
+        }
+        self.out.push('\n');
+    }
+
+    fn points(&mut self, points: &[ProbePoint]) {
+        for (i, point) in points.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.point(point);
+        }
+    }
+
+    fn point(&mut self, point: &ProbePoint) {
+        self.probe_point(
+            &point.components,
+            point.optional,
+            point.sufficient,
+            point.condition.as_ref(),
+        );
+    }
+
+    fn foreach(&mut self, foreach: &Foreach) {
+        let sorted_key = foreach.sort.as_ref().and_then(|sort| match sort.column {
+            SortColumn::Key(i) => Some((i, sort.direction)),
+            SortColumn::Value => None,
+        });
+        self.foreach_start(
+            foreach.value.as_ref().map(|v| v.name.as_str()),
+            foreach.keys.iter().map(|k| k.name.as_str()),
+            sorted_key,
+        );
+        self.indexable(&foreach.array);
+        if let Some(slice) = &foreach.slice {
+            self.index_list(slice);
+        }
+        let value_sort = foreach
+            .sort
+            .as_ref()
+            .filter(|sort| sort.column == SortColumn::Value)
+            .map(|sort| (sort.aggregate, sort.direction));
+        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
+    }
+
+    fn indexable(&mut self, indexable: &Indexable) {
+        match indexable {
+            Indexable::Name(name) => self.out.push_str(&name.name),
+            Indexable::Hist(hist) => self.hist(hist.kind, &hist.stat),
+        }
+    }
+
+    fn index_list(&mut self, indexes: &[Option<Expr>]) {
+        self.out.push('[');
+        self.keys(indexes);
+        self.out.push(']');
+    }
+
+    /// Prints `expr` where the grammar accepts only precedence `min` and
+    /// up, adding parentheses when it binds looser.
+    fn expr_at(&mut self, expr: &Expr, min: u8) {
+        self.expr_parenthesized_if(expr, precedence(expr) < min);
+    }
+
+    fn expr_parenthesized_if(&mut self, expr: &Expr, parenthesize: bool) {
+        if parenthesize {
+            self.out.push('(');
+            self.expr(expr);
+            self.out.push(')');
+        } else {
+            self.expr(expr);
         }
     }
 }

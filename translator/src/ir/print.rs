@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use super::*;
-use crate::ast::{IncrementOp, ScriptArg};
+use crate::ast::IncrementOp;
+use crate::printer::{embedded_c, literal, quote, register, script_arg, TreePrinter};
 
 /// Prints a validated program, deterministically.
 pub fn print_program(program: &ValidProgram) -> String {
@@ -25,17 +26,6 @@ struct Printer<'p> {
     indent: usize,
 }
 
-fn quote(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\\\""))
-}
-
-fn literal(value: &Literal) -> String {
-    match value {
-        Literal::Number(n) => n.to_string(),
-        Literal::String(s) => quote(s),
-    }
-}
-
 /// `long`, `stats`, `[long, string]string`.
 fn var_type(ty: &VarType) -> String {
     if ty.keys.is_empty() {
@@ -45,326 +35,16 @@ fn var_type(ty: &VarType) -> String {
     format!("[{}]{}", keys.join(", "), ty.value.name())
 }
 
-fn point_text(point: &ProbePoint) -> String {
-    let mut text = String::new();
-    for (i, component) in point.components.iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        text.push_str(&component.name);
-        if let Some(arg) = &component.arg {
-            let _ = write!(text, "({})", literal(arg));
-        }
-    }
-    if point.sufficient {
-        text.push('!');
-    } else if point.optional {
-        text.push('?');
-    }
-    text
-}
+impl TreePrinter for Printer<'_> {
+    type Expr = Expr;
+    type Stmt = Stmt;
 
-impl<'p> Printer<'p> {
-    fn program(&mut self) {
-        let program = self.program;
-        if program.library_files.is_empty() {
-            self.out.push_str("# library files: none\n");
-        } else {
-            self.out.push_str("# library files:\n");
-            for file in &program.library_files {
-                let _ = writeln!(self.out, "#   {file}");
-            }
-        }
-        let _ = writeln!(self.out, "# privilege: {}", program.privilege.name());
-        for code in &program.embedded_c {
-            let _ = writeln!(self.out, "%{{{}%}}", code.code);
-        }
-        for global in &program.globals {
-            let _ = write!(self.out, "global {}:{}", global.name, var_type(&global.ty));
-            if let Some(size) = global.size {
-                let _ = write!(
-                    self.out,
-                    " /* size {size}{} */",
-                    if global.wrap { ", wraps" } else { "" }
-                );
-            } else if global.wrap {
-                self.out.push_str(" /* wraps */");
-            }
-            if let Some(init) = &global.init {
-                let _ = write!(self.out, " = {}", literal(init));
-            }
-            self.out.push('\n');
-        }
-        for function in &program.functions {
-            self.function(function);
-        }
-        for probe in &program.probes {
-            self.probe(probe);
-        }
+    fn out(&mut self) -> &mut String {
+        &mut self.out
     }
 
-    fn function(&mut self, function: &'p Function) {
-        self.locals = &function.locals;
-        let params: Vec<String> = function
-            .params()
-            .iter()
-            .map(|p| format!("{}:{}", p.name, p.ty.name()))
-            .collect();
-        let _ = write!(
-            self.out,
-            "function {}:{} ({}) /* {}{} */ ",
-            function.name,
-            function.return_type.name(),
-            params.join(", "),
-            function.privilege.name(),
-            if function.from_library {
-                ", library"
-            } else {
-                ""
-            },
-        );
-        match &function.body {
-            FunctionBody::Script(body) => {
-                self.out.push_str("{\n");
-                self.indent += 1;
-                self.local_declarations(function.param_count);
-                self.stmts(&body.stmts);
-                self.indent -= 1;
-                self.out.push_str("}\n");
-            }
-            FunctionBody::Embedded(code) => {
-                let _ = writeln!(self.out, "%{{ {} %}}", pragma_list(code.pragmas));
-            }
-        }
-    }
-
-    fn probe(&mut self, probe: &'p Probe) {
-        self.locals = &probe.locals;
-        self.out.push_str("probe ");
-        for (i, point) in probe.points.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.out.push_str(&point_text(point));
-            if let Some(condition) = &point.condition {
-                self.out.push_str(" if (");
-                self.expr(condition);
-                self.out.push(')');
-            }
-        }
-        let written: Vec<&str> = probe.points.iter().map(|p| p.written.as_str()).collect();
-        let _ = write!(self.out, " /* <- {}", written.join(", "));
-        if !probe.aliases.is_empty() {
-            let _ = write!(self.out, " via {}", probe.aliases.join(", "));
-        }
-        let _ = writeln!(
-            self.out,
-            "; {}{} */ {{",
-            probe.privilege.name(),
-            if probe.from_library { ", library" } else { "" }
-        );
-        self.indent += 1;
-        self.local_declarations(0);
-        self.stmts(&probe.body.stmts);
-        self.indent -= 1;
-        self.out.push_str("}\n");
-    }
-
-    fn local_declarations(&mut self, skip: usize) {
-        for local in self.locals.iter().skip(skip) {
-            self.line_start();
-            let _ = writeln!(self.out, "local {}:{}", local.name, local.ty.name());
-        }
-    }
-
-    fn line_start(&mut self) {
-        for _ in 0..self.indent {
-            self.out.push_str("  ");
-        }
-    }
-
-    fn local_name(&self, id: LocalId) -> &'p str {
-        self.locals
-            .get(id.0 as usize)
-            .map_or("?", |l| l.name.as_str())
-    }
-
-    fn global_name(&self, id: GlobalId) -> &'p str {
-        self.program
-            .globals
-            .get(id.0 as usize)
-            .map_or("?", |g| g.name.as_str())
-    }
-
-    fn stmts(&mut self, stmts: &[Stmt]) {
-        for stmt in stmts {
-            self.line_start();
-            self.stmt(stmt);
-            self.out.push('\n');
-        }
-    }
-
-    fn block(&mut self, block: &Block) {
-        self.out.push_str("{\n");
-        self.indent += 1;
-        self.stmts(&block.stmts);
-        self.indent -= 1;
-        self.line_start();
-        self.out.push('}');
-    }
-
-    fn stmt(&mut self, stmt: &Stmt) {
-        match &stmt.kind {
-            StmtKind::Block(block) => self.block(block),
-            StmtKind::Expr(e) => self.expr(e),
-            StmtKind::If {
-                cond,
-                then_branch,
-                else_branch,
-            } => {
-                self.out.push_str("if (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(then_branch);
-                if let Some(else_branch) = else_branch {
-                    self.out.push_str(" else ");
-                    self.stmt(else_branch);
-                }
-            }
-            StmtKind::While { cond, body } => {
-                self.out.push_str("while (");
-                self.expr(cond);
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => {
-                self.out.push_str("for (");
-                if let Some(init) = init {
-                    self.expr(init);
-                }
-                self.out.push_str("; ");
-                if let Some(cond) = cond {
-                    self.expr(cond);
-                }
-                self.out.push_str("; ");
-                if let Some(step) = step {
-                    self.expr(step);
-                }
-                self.out.push_str(") ");
-                self.stmt(body);
-            }
-            StmtKind::Foreach(foreach) => self.foreach(foreach),
-            StmtKind::Break => self.out.push_str("break"),
-            StmtKind::Continue => self.out.push_str("continue"),
-            StmtKind::Next => self.out.push_str("next"),
-            StmtKind::Return(value) => {
-                self.out.push_str("return");
-                if let Some(value) = value {
-                    self.out.push(' ');
-                    self.expr(value);
-                }
-            }
-            StmtKind::Delete(target) => {
-                self.out.push_str("delete ");
-                self.expr(target);
-            }
-            StmtKind::Try {
-                body,
-                catch_var,
-                catch_body,
-            } => {
-                self.out.push_str("try ");
-                self.block(body);
-                self.out.push_str(" catch ");
-                if let Some(var) = catch_var {
-                    let _ = write!(self.out, "({}) ", self.local_name(*var));
-                }
-                self.block(catch_body);
-            }
-        }
-    }
-
-    fn foreach(&mut self, foreach: &Foreach) {
-        let mark = |sort: Option<Sort>, key: Option<usize>| match sort {
-            Some(s) if s.key == key => match s.direction {
-                crate::ast::SortDirection::Ascending => "+",
-                crate::ast::SortDirection::Descending => "-",
-            },
-            _ => "",
-        };
-        self.out.push_str("foreach (");
-        if let Some(value) = foreach.value {
-            let _ = write!(self.out, "{} = ", self.local_name(value));
-        }
-        let keys: Vec<String> = foreach
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| format!("{}{}", self.local_name(*k), mark(foreach.sort, Some(i))))
-            .collect();
-        let _ = write!(self.out, "[{}] in ", keys.join(", "));
-        match &foreach.source {
-            Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
-            Iterable::Hist(hist) => self.hist(hist),
-        }
-        if let Some(slice) = &foreach.slice {
-            self.out.push('[');
-            self.keys(slice);
-            self.out.push(']');
-        }
-        if let Some(sort) = foreach.sort {
-            if let Some(aggregate) = sort.aggregate {
-                let _ = write!(self.out, " @{}", aggregate.name());
-            }
-            self.out.push_str(mark(foreach.sort, None));
-        }
-        if let Some(limit) = &foreach.limit {
-            self.out.push_str(" limit ");
-            self.expr(limit);
-        }
-        self.out.push_str(") ");
-        self.stmt(&foreach.body);
-    }
-
-    fn keys(&mut self, keys: &[Option<Expr>]) {
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            match key {
-                Some(key) => self.expr(key),
-                None => self.out.push('*'),
-            }
-        }
-    }
-
-    fn args(&mut self, args: &[Expr]) {
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                self.out.push_str(", ");
-            }
-            self.expr(arg);
-        }
-    }
-
-    fn hist(&mut self, hist: &Hist) {
-        match hist.kind {
-            crate::ast::HistKind::Log => {
-                self.out.push_str("@hist_log(");
-                self.expr(&hist.stat);
-            }
-            crate::ast::HistKind::Linear { low, high, step } => {
-                self.out.push_str("@hist_linear(");
-                self.expr(&hist.stat);
-                let _ = write!(self.out, ", {low}, {high}, {step}");
-            }
-        }
-        self.out.push(')');
+    fn indent(&mut self) -> &mut usize {
+        &mut self.indent
     }
 
     fn expr(&mut self, e: &Expr) {
@@ -381,7 +61,7 @@ impl<'p> Printer<'p> {
                 self.out.push(']');
             }
             ExprKind::HistBucket { hist, bucket } => {
-                self.hist(hist);
+                self.hist(hist.kind, &hist.stat);
                 self.out.push('[');
                 self.expr(bucket);
                 self.out.push(']');
@@ -410,7 +90,7 @@ impl<'p> Printer<'p> {
                     first = false;
                 }
                 if let Some(hist) = &print.hist {
-                    self.hist(hist);
+                    self.hist(hist.kind, &hist.stat);
                     first = false;
                 }
                 if !print.args.is_empty() && !first {
@@ -486,25 +166,10 @@ impl<'p> Printer<'p> {
                 self.keys(keys);
                 let _ = write!(self.out, "] in {})", self.global_name(*array));
             }
-            ExprKind::Stat { op, operand, param } => {
-                let _ = write!(self.out, "@{}(", op.name());
-                self.expr(operand);
-                if let Some(param) = param {
-                    let _ = write!(self.out, ", {param}");
-                }
-                self.out.push(')');
-            }
+            ExprKind::Stat { op, operand, param } => self.stat(*op, operand, *param),
             ExprKind::Target(target) => self.target(target),
-            ExprKind::Defined(inner) => {
-                self.out.push_str("@defined(");
-                self.expr(inner);
-                self.out.push(')');
-            }
-            ExprKind::Entry(inner) => {
-                self.out.push_str("@entry(");
-                self.expr(inner);
-                self.out.push(')');
-            }
+            ExprKind::Defined(inner) => self.at_operator("defined", inner),
+            ExprKind::Entry(inner) => self.at_operator("entry", inner),
             ExprKind::Const(name) => {
                 let _ = write!(self.out, "@const({})", quote(name));
             }
@@ -514,80 +179,202 @@ impl<'p> Printer<'p> {
             ExprKind::Perf(name) => {
                 let _ = write!(self.out, "@perf({})", quote(name));
             }
-            ExprKind::Register { user, number } => {
+            ExprKind::Register { user, number } => self.out.push_str(&register(*user, *number)),
+            ExprKind::Deref { user, size, addr } => self.deref(*user, *size, addr),
+            ExprKind::Embedded(code) => self.out.push_str(&embedded_c(&code.code)),
+            ExprKind::ScriptArg(arg) => self.out.push_str(&script_arg(*arg)),
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Block(block) => self.block(&block.stmts),
+            StmtKind::Expr(e) => self.expr(e),
+            StmtKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => self.if_stmt(cond, then_branch, else_branch.as_deref()),
+            StmtKind::While { cond, body } => self.while_stmt(cond, body),
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => self.for_stmt(init.as_ref(), cond.as_ref(), step.as_ref(), body),
+            StmtKind::Foreach(foreach) => self.foreach(foreach),
+            StmtKind::Break => self.out.push_str("break"),
+            StmtKind::Continue => self.out.push_str("continue"),
+            StmtKind::Next => self.out.push_str("next"),
+            StmtKind::Return(value) => {
+                self.out.push_str("return");
+                if let Some(value) = value {
+                    self.out.push(' ');
+                    self.expr(value);
+                }
+            }
+            StmtKind::Delete(target) => {
+                self.out.push_str("delete ");
+                self.expr(target);
+            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
+            } => {
+                let catch_var = catch_var.as_ref().map(|var| self.local_name(*var));
+                self.try_stmt(&body.stmts, catch_var, &catch_body.stmts);
+            }
+        }
+    }
+}
+
+impl<'p> Printer<'p> {
+    fn program(&mut self) {
+        let program = self.program;
+        if program.library_files.is_empty() {
+            self.out.push_str("# library files: none\n");
+        } else {
+            self.out.push_str("# library files:\n");
+            for file in &program.library_files {
+                let _ = writeln!(self.out, "#   {file}");
+            }
+        }
+        let _ = writeln!(self.out, "# privilege: {}", program.privilege.name());
+        for code in &program.embedded_c {
+            let _ = writeln!(self.out, "{}", embedded_c(&code.code));
+        }
+        for global in &program.globals {
+            let _ = write!(self.out, "global {}:{}", global.name, var_type(&global.ty));
+            if let Some(size) = global.size {
                 let _ = write!(
                     self.out,
-                    "@{}register({number})",
-                    if *user { "u" } else { "k" }
+                    " /* size {size}{} */",
+                    if global.wrap { ", wraps" } else { "" }
                 );
+            } else if global.wrap {
+                self.out.push_str(" /* wraps */");
             }
-            ExprKind::Deref { user, size, addr } => {
-                let _ = write!(self.out, "@{}deref({size}, ", if *user { "u" } else { "k" });
-                self.expr(addr);
-                self.out.push(')');
+            if let Some(init) = &global.init {
+                let _ = write!(self.out, " = {}", literal(init));
             }
-            ExprKind::Embedded(code) => {
-                let _ = write!(self.out, "%{{{}%}}", code.code);
+            self.out.push('\n');
+        }
+        for function in &program.functions {
+            self.function(function);
+        }
+        for probe in &program.probes {
+            self.probe(probe);
+        }
+    }
+
+    fn function(&mut self, function: &'p Function) {
+        self.locals = &function.locals;
+        let params: Vec<String> = function
+            .params()
+            .iter()
+            .map(|p| format!("{}:{}", p.name, p.ty.name()))
+            .collect();
+        let _ = write!(
+            self.out,
+            "function {}:{} ({}) /* {}{} */ ",
+            function.name,
+            function.return_type.name(),
+            params.join(", "),
+            function.privilege.name(),
+            if function.from_library {
+                ", library"
+            } else {
+                ""
+            },
+        );
+        match &function.body {
+            FunctionBody::Script(body) => {
+                self.out.push_str("{\n");
+                self.indent += 1;
+                self.local_declarations(function.param_count);
+                self.lines(&body.stmts);
+                self.indent -= 1;
+                self.out.push_str("}\n");
             }
-            ExprKind::ScriptArg(ScriptArg { string, index }) => {
-                self.out.push(if *string { '@' } else { '$' });
-                match index {
-                    Some(n) => {
-                        let _ = write!(self.out, "{n}");
-                    }
-                    None => self.out.push('#'),
-                }
+            FunctionBody::Embedded(code) => {
+                let _ = writeln!(self.out, "%{{ {} %}}", pragma_list(code.pragmas));
             }
         }
     }
 
-    fn target(&mut self, target: &TargetRef) {
-        if target.address_of {
-            self.out.push('&');
+    fn probe(&mut self, probe: &'p Probe) {
+        self.locals = &probe.locals;
+        self.out.push_str("probe ");
+        for (i, point) in probe.points.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.probe_point(
+                &point.components,
+                point.optional,
+                point.sufficient,
+                point.condition.as_ref(),
+            );
         }
-        match &target.base {
-            TargetBase::Var(name) => self.out.push_str(name),
-            TargetBase::Cast {
-                operand,
-                type_name,
-                module,
-            } => {
-                self.out.push_str("@cast(");
-                self.expr(operand);
-                let _ = write!(self.out, ", {}", quote(type_name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::AtVar { name, module } => {
-                let _ = write!(self.out, "@var({}", quote(name));
-                if let Some(module) = module {
-                    let _ = write!(self.out, ", {}", quote(module));
-                }
-                self.out.push(')');
-            }
-            TargetBase::Autocast(operand) => {
-                self.out.push('(');
-                self.expr(operand);
-                self.out.push(')');
-            }
+        let written: Vec<&str> = probe.points.iter().map(|p| p.written.as_str()).collect();
+        let _ = write!(self.out, " /* <- {}", written.join(", "));
+        if !probe.aliases.is_empty() {
+            let _ = write!(self.out, " via {}", probe.aliases.join(", "));
         }
-        for component in &target.components {
-            match component {
-                TargetComponent::Member(name) => {
-                    let _ = write!(self.out, "->{name}");
-                }
-                TargetComponent::Index(index) => {
-                    self.out.push('[');
-                    self.expr(index);
-                    self.out.push(']');
-                }
-                TargetComponent::PrettyPrint { deep } => {
-                    self.out.push_str(if *deep { "$$" } else { "$" })
-                }
-            }
+        let _ = writeln!(
+            self.out,
+            "; {}{} */ {{",
+            probe.privilege.name(),
+            if probe.from_library { ", library" } else { "" }
+        );
+        self.indent += 1;
+        self.local_declarations(0);
+        self.lines(&probe.body.stmts);
+        self.indent -= 1;
+        self.out.push_str("}\n");
+    }
+
+    fn local_declarations(&mut self, skip: usize) {
+        for local in self.locals.iter().skip(skip) {
+            self.line_start();
+            let _ = writeln!(self.out, "local {}:{}", local.name, local.ty.name());
         }
+    }
+
+    fn local_name(&self, id: LocalId) -> &'p str {
+        self.locals
+            .get(id.0 as usize)
+            .map_or("?", |l| l.name.as_str())
+    }
+
+    fn global_name(&self, id: GlobalId) -> &'p str {
+        self.program
+            .globals
+            .get(id.0 as usize)
+            .map_or("?", |g| g.name.as_str())
+    }
+
+    fn foreach(&mut self, foreach: &Foreach) {
+        let sorted_key = foreach
+            .sort
+            .and_then(|sort| Some((sort.key?, sort.direction)));
+        let keys: Vec<&str> = foreach.keys.iter().map(|k| self.local_name(*k)).collect();
+        self.foreach_start(foreach.value.map(|v| self.local_name(v)), keys, sorted_key);
+        match &foreach.source {
+            Iterable::Global(id) => self.out.push_str(self.global_name(*id)),
+            Iterable::Hist(hist) => self.hist(hist.kind, &hist.stat),
+        }
+        if let Some(slice) = &foreach.slice {
+            self.out.push('[');
+            self.keys(slice);
+            self.out.push(']');
+        }
+        let value_sort = foreach
+            .sort
+            .filter(|sort| sort.key.is_none())
+            .map(|sort| (sort.aggregate, sort.direction));
+        self.foreach_end(value_sort, foreach.limit.as_ref(), &foreach.body);
     }
 }
 

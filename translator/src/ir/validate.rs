@@ -54,10 +54,6 @@ struct Validator<'p> {
     errors: Vec<Diagnostic>,
 }
 
-fn is_value(ty: Type) -> bool {
-    matches!(ty, Type::Long | Type::String)
-}
-
 /// Where an expression sits: statistics and whole arrays are only allowed
 /// in some places.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,7 +86,7 @@ impl<'p> Validator<'p> {
                     ),
                 );
             }
-            if global.ty.keys.iter().any(|k| !is_value(*k)) {
+            if global.ty.keys.iter().any(|k| !k.is_value()) {
                 self.fail(
                     global.span,
                     format_args!("global `{}` has an invalid key type", global.name),
@@ -152,7 +148,7 @@ impl<'p> Validator<'p> {
 
     fn check_locals(&mut self) {
         for local in self.locals {
-            if !is_value(local.ty) {
+            if !local.ty.is_value() {
                 self.fail(
                     local.span,
                     format_args!("local `{}` has type {}", local.name, local.ty.name()),
@@ -215,7 +211,7 @@ impl<'p> Validator<'p> {
             StmtKind::Foreach(foreach) => self.foreach(foreach, stmt.span),
             StmtKind::Break | StmtKind::Continue | StmtKind::Next => {}
             StmtKind::Return(value) => match (value, self.return_type) {
-                (Some(value), Some(ty)) if is_value(ty) => self.expect(value, ty),
+                (Some(value), Some(ty)) if ty.is_value() => self.expect(value, ty),
                 (Some(value), _) => {
                     self.fail(value.span, "return with a value where none is expected")
                 }
@@ -485,7 +481,7 @@ impl<'p> Validator<'p> {
                         self.expect(index, Type::Long);
                     }
                 }
-                if !is_value(e.ty) {
+                if !e.ty.is_value() {
                     self.fail(span, "target expression without a value type");
                 }
             }
@@ -506,7 +502,7 @@ impl<'p> Validator<'p> {
             | ExprKind::Perf(_)
             | ExprKind::Register { .. } => self.same(e, Type::Long),
             ExprKind::Embedded(_) | ExprKind::ScriptArg(_) => {
-                if !is_value(e.ty) {
+                if !e.ty.is_value() {
                     self.fail(span, "embedded expression without a value type");
                 }
             }

@@ -57,10 +57,6 @@ struct Infer {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn is_value(ty: Type) -> bool {
-    matches!(ty, Type::Long | Type::String)
-}
-
 /// What unifying a slot with a type found.
 enum Unified {
     Ok(Type),
@@ -617,7 +613,7 @@ impl Infer {
                 }
                 let ty = self.unify_return(
                     function,
-                    if is_value(want) { want } else { Type::Unknown },
+                    if want.is_value() { want } else { Type::Unknown },
                     span,
                 );
                 if ty == Type::Void && want != Type::Void {
@@ -668,12 +664,16 @@ impl Infer {
                 let mut then_type = self.expr(then_value, want);
                 let else_type = self.expr(
                     else_value,
-                    if is_value(then_type) { then_type } else { want },
+                    if then_type.is_value() {
+                        then_type
+                    } else {
+                        want
+                    },
                 );
-                if then_type == Type::Unknown && is_value(else_type) {
+                if then_type == Type::Unknown && else_type.is_value() {
                     then_type = self.expr(then_value, else_type);
                 }
-                if is_value(then_type) && is_value(else_type) && then_type != else_type {
+                if then_type.is_value() && else_type.is_value() && then_type != else_type {
                     self.error(
                         Diagnostic::error(
                             else_value.span,
@@ -806,13 +806,13 @@ impl Infer {
         let mut lhs_type = self.expr(lhs, Type::Unknown);
         let rhs_type = self.expr(
             rhs,
-            if is_value(lhs_type) {
+            if lhs_type.is_value() {
                 lhs_type
             } else {
                 Type::Unknown
             },
         );
-        if lhs_type == Type::Unknown && is_value(rhs_type) {
+        if lhs_type == Type::Unknown && rhs_type.is_value() {
             lhs_type = self.expr(lhs, rhs_type);
         }
         for (side, ty) in [(&*lhs, lhs_type), (&*rhs, rhs_type)] {
@@ -823,7 +823,7 @@ impl Infer {
                 ));
             }
         }
-        if is_value(lhs_type) && is_value(rhs_type) && lhs_type != rhs_type {
+        if lhs_type.is_value() && rhs_type.is_value() && lhs_type != rhs_type {
             self.error(
                 Diagnostic::error(
                     span,
@@ -861,14 +861,14 @@ impl Infer {
                     ));
                     return target_type;
                 }
-                if is_value(value_type) {
+                if value_type.is_value() {
                     target_type = self.expr(target, value_type);
                     // Slots report their own conflicts; other targets are checked here.
                     let has_slot = matches!(
                         target.kind,
                         ExprKind::Local(_) | ExprKind::Global(_) | ExprKind::Index { .. }
                     );
-                    if !has_slot && is_value(target_type) && target_type != value_type {
+                    if !has_slot && target_type.is_value() && target_type != value_type {
                         self.error(Diagnostic::error(
                             value.span,
                             format!(

@@ -132,6 +132,13 @@ impl BodyCx {
         self.names.insert(name.to_string(), id);
         id
     }
+
+    /// A variable a statement binds (a `catch` or `foreach` variable): written there.
+    fn declare_bound(&mut self, ident: &ast::Ident) -> LocalId {
+        let id = self.declare(&ident.name, Type::Unknown, ir::LocalKind::Var, ident.span);
+        self.written[id.0 as usize] = true;
+        id
+    }
 }
 
 /// A point after alias expansion, before lowering.
@@ -666,15 +673,7 @@ impl<'a> Resolver<'a> {
                 let condition = self.lower_conditions(&concrete.conditions, &mut cx);
                 ir_points.push(ir::ProbePoint {
                     family: concrete.family,
-                    components: concrete
-                        .point
-                        .components
-                        .iter()
-                        .map(|c| ir::PointComponent {
-                            name: c.name.clone(),
-                            arg: c.arg.clone(),
-                        })
-                        .collect(),
+                    components: concrete.point.components,
                     optional: concrete.point.optional,
                     sufficient: concrete.point.sufficient,
                     condition,
@@ -1027,11 +1026,7 @@ impl<'a> Resolver<'a> {
                 catch_body,
             } => {
                 let body = self.lower_block(body, cx);
-                let catch_var = catch_var.as_ref().map(|v| {
-                    let id = cx.declare(&v.name, Type::Unknown, ir::LocalKind::Var, v.span);
-                    cx.written[id.0 as usize] = true;
-                    id
-                });
+                let catch_var = catch_var.as_ref().map(|v| cx.declare_bound(v));
                 ir::StmtKind::Try {
                     body,
                     catch_var,
@@ -1050,13 +1045,8 @@ impl<'a> Resolver<'a> {
             ast::Indexable::Name(name) => ir::Iterable::Global(self.lookup_array(name, cx)?),
             ast::Indexable::Hist(hist) => ir::Iterable::Hist(Box::new(self.lower_hist(hist, cx))),
         };
-        let mut loop_var = |ident: &ast::Ident| {
-            let id = cx.declare(&ident.name, Type::Unknown, ir::LocalKind::Var, ident.span);
-            cx.written[id.0 as usize] = true;
-            id
-        };
-        let value = foreach.value.as_ref().map(&mut loop_var);
-        let keys: Vec<LocalId> = foreach.keys.iter().map(&mut loop_var).collect();
+        let value = foreach.value.as_ref().map(|v| cx.declare_bound(v));
+        let keys: Vec<LocalId> = foreach.keys.iter().map(|k| cx.declare_bound(k)).collect();
         let sort = foreach.sort.as_ref().map(|sort| ir::Sort {
             key: match sort.column {
                 ast::SortColumn::Value => None,
@@ -1094,13 +1084,7 @@ impl<'a> Resolver<'a> {
 
     fn lower_delete(&mut self, target: &ast::Expr, cx: &mut BodyCx) -> ir::Expr {
         match &target.kind {
-            ast::ExprKind::Var(name) => {
-                let kind = self.lookup_var(name, target.span, cx);
-                if let ir::ExprKind::Local(id) = kind {
-                    cx.written[id.0 as usize] = true;
-                }
-                expr(kind, target.span)
-            }
+            ast::ExprKind::Var(name) => self.lower_written_var(name, target.span, cx),
             ast::ExprKind::Index { base, indexes } => {
                 self.lower_index(base, indexes, true, target.span, cx)
             }
@@ -1248,16 +1232,19 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// A variable assigned to or deleted; marks a local as written.
+    fn lower_written_var(&mut self, name: &str, span: Span, cx: &mut BodyCx) -> ir::Expr {
+        let kind = self.lookup_var(name, span, cx);
+        if let ir::ExprKind::Local(id) = kind {
+            cx.written[id.0 as usize] = true;
+        }
+        expr(kind, span)
+    }
+
     /// Lowers something assigned to; marks a local as written.
     fn lower_lvalue(&mut self, target: &ast::Expr, cx: &mut BodyCx) -> ir::Expr {
         match &target.kind {
-            ast::ExprKind::Var(name) => {
-                let kind = self.lookup_var(name, target.span, cx);
-                if let ir::ExprKind::Local(id) = kind {
-                    cx.written[id.0 as usize] = true;
-                }
-                expr(kind, target.span)
-            }
+            ast::ExprKind::Var(name) => self.lower_written_var(name, target.span, cx),
             ast::ExprKind::Index { base, indexes } => {
                 self.lower_index(base, indexes, false, target.span, cx)
             }
@@ -1376,7 +1363,9 @@ impl<'a> Resolver<'a> {
                     param: *param,
                 }
             }
-            E::Target(target) => ir::ExprKind::Target(Box::new(self.lower_target(target, cx))),
+            E::Target(target) => {
+                ir::ExprKind::Target(Box::new(target.map(|operand| self.lower_expr(operand, cx))))
+            }
             E::Defined(inner) => ir::ExprKind::Defined(Box::new(self.lower_expr(inner, cx))),
             E::Entry(inner) => ir::ExprKind::Entry(Box::new(self.lower_expr(inner, cx))),
             E::Const(name) => {
@@ -1427,48 +1416,6 @@ impl<'a> Resolver<'a> {
             E::ScriptArg(arg) => ir::ExprKind::ScriptArg(*arg),
         };
         expr(kind, span)
-    }
-
-    fn lower_target(&mut self, target: &ast::TargetExpr, cx: &mut BodyCx) -> ir::TargetRef {
-        let base = match &target.base {
-            ast::TargetBase::Var(name) => ir::TargetBase::Var(name.clone()),
-            ast::TargetBase::Cast {
-                operand,
-                type_name,
-                module,
-            } => ir::TargetBase::Cast {
-                operand: self.lower_expr(operand, cx),
-                type_name: type_name.clone(),
-                module: module.clone(),
-            },
-            ast::TargetBase::AtVar { name, module } => ir::TargetBase::AtVar {
-                name: name.clone(),
-                module: module.clone(),
-            },
-            ast::TargetBase::Autocast(operand) => {
-                ir::TargetBase::Autocast(self.lower_expr(operand, cx))
-            }
-        };
-        let components = target
-            .components
-            .iter()
-            .map(|c| match c {
-                ast::TargetComponent::Member(name) => {
-                    ir::TargetComponent::Member(name.name.clone())
-                }
-                ast::TargetComponent::Index(index) => {
-                    ir::TargetComponent::Index(self.lower_expr(index, cx))
-                }
-                ast::TargetComponent::PrettyPrint { deep, .. } => {
-                    ir::TargetComponent::PrettyPrint { deep: *deep }
-                }
-            })
-            .collect();
-        ir::TargetRef {
-            base,
-            address_of: target.address_of,
-            components,
-        }
     }
 
     fn lower_print(&mut self, print: &ast::PrintCall, span: Span, cx: &mut BodyCx) -> ir::Expr {
