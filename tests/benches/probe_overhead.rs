@@ -15,11 +15,12 @@
 //! `STAP_PACK_BENCH_BYTES` sets N (default 100000); `STAP_PACK_TEST_KERNEL`
 //! the kernel (default 6.1.0-56-cloud-amd64).
 
-use std::process::Command;
 use std::time::Duration;
 
-use stap_pack_tests::vm::{boot, Guest, VmRun, VmSpec};
-use stap_pack_tests::{bin, hand_written_module, session_around_workload, test_kernel};
+use stap_pack_tests::vm::{boot, VmRun, VmSpec};
+use stap_pack_tests::{
+    build_bundle, hand_written_module, keygen, runner_guest, session_around_workload, test_kernel,
+};
 
 const ROUNDS: usize = 5;
 const REFERENCE: &str = "stap_pack_kprobe_count";
@@ -55,45 +56,18 @@ fn main() {
         .expect("kernel headers for the reference module");
 
     let dir = tempfile::tempdir().unwrap();
-    let stap_pack = bin("stap-pack");
-    let status = Command::new(&stap_pack)
-        .args(["keygen", "--out"])
-        .arg(dir.path().join("k"))
-        .output()
-        .unwrap()
-        .status;
-    assert!(status.success(), "stap-pack keygen failed");
-    let mut guest = Guest::new();
-    for (config, script) in SCRIPTS {
-        let bundle = dir.path().join(format!("{config}.stpb"));
-        let out = Command::new(&stap_pack)
-            .args(["build", "-e", script, "-r", &kernel])
-            .args(["--name", &format!("bench-{config}"), "--version", "1.0.0"])
-            .arg("--key")
-            .arg(dir.path().join("k.key"))
-            .arg("-o")
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "stap-pack build of ({config}) failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        guest.file(
-            &format!("/bundles/{config}.stpb"),
-            std::fs::read(&bundle).unwrap(),
-            0o644,
-        );
-    }
-    guest
-        .host_binary(&bin("stap-verify-run"), "/usr/bin/stap-verify-run")
-        .file(
-            "/etc/k.pub",
-            std::fs::read(dir.path().join("k.pub")).unwrap(),
-            0o644,
-        )
-        .file("/reference.ko", std::fs::read(&reference).unwrap(), 0o644);
+    keygen(dir.path());
+    let bundles: Vec<String> = SCRIPTS
+        .iter()
+        .map(|(config, script)| {
+            let name = format!("bench-{config}");
+            build_bundle(dir.path(), &name, script, &["-r", &kernel]);
+            name
+        })
+        .collect();
+    let bundles: Vec<&str> = bundles.iter().map(String::as_str).collect();
+    let mut guest = runner_guest(dir.path(), &bundles);
+    guest.file("/reference.ko", std::fs::read(&reference).unwrap(), 0o644);
 
     // The guest clock in nanoseconds (/proc/uptime counts in 10 ms).
     let now = "awk '/^now at/ { print $3; exit }' /proc/timer_list";
@@ -117,7 +91,7 @@ fn main() {
                 &format!(
                     "{}; cat {out} {out}.err",
                     session_around_workload(
-                        &format!("/bundles/{config}.stpb"),
+                        &format!("/bench-{config}.stpb"),
                         "/etc/k.pub",
                         &out,
                         &workload

@@ -175,3 +175,40 @@ pub fn session_around_workload(bundle: &str, trust: &str, out: &str, workload: &
          {workload}; kill -INT $r; wait $r; echo \"runner status $?\""
     )
 }
+
+/// `stap-pack keygen` into `dir`: `dir/k.key` and `dir/k.pub`.
+pub fn keygen(dir: &Path) {
+    run(&bin("stap-pack"), &["keygen", "--out", "k"], dir).expect_code(0);
+}
+
+/// `stap-pack build -e script` with `options` (kernels, -g, -D...) into
+/// `dir/<name>.stpb`, version 1.0.0, signed with `dir/k.key`.
+pub fn build_bundle(dir: &Path, name: &str, script: &str, options: &[&str]) {
+    let bundle = format!("{name}.stpb");
+    let mut args = vec!["build", "-e", script];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--name", name, "--version", "1.0.0", "--key", "k.key"]);
+    args.extend_from_slice(&["-o", &bundle]);
+    run(&bin("stap-pack"), &args, dir).expect_code(0);
+}
+
+/// A guest with the runner as /usr/bin/stap-verify-run, `dir/k.pub` as
+/// /etc/k.pub and each named `dir/<name>.stpb` as /<name>.stpb.
+pub fn runner_guest(dir: &Path, bundles: &[&str]) -> vm::Guest {
+    let read = |file: &str| {
+        let path = dir.join(file);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    };
+    let mut guest = vm::Guest::new();
+    guest
+        .host_binary(&bin("stap-verify-run"), "/usr/bin/stap-verify-run")
+        .file("/etc/k.pub", read("k.pub"), 0o644);
+    for name in bundles {
+        guest.file(
+            &format!("/{name}.stpb"),
+            read(&format!("{name}.stpb")),
+            0o644,
+        );
+    }
+    guest
+}

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stap_pack_tests::bin;
 use stap_pack_tests::vm::{boot, Guest, VmRun, VmSpec};
+use stap_pack_tests::{build_bundle, keygen, runner_guest};
 
 const KERNEL_6_1: &str = "6.1.0-56-cloud-amd64";
 const KERNEL_6_12: &str = "6.12.117+deb12-cloud-amd64";
@@ -58,35 +58,13 @@ const SCRIPTS: &[(&str, &str)] = &[
 fn build(dir: &Path) {
     keygen(dir);
     for (name, script) in SCRIPTS {
-        build_bundle(dir, name, script, &["-r", KERNEL_6_1, "-r", KERNEL_6_12]);
+        build_bundle(
+            dir,
+            name,
+            script,
+            &["-r", KERNEL_6_1, "-r", KERNEL_6_12, "-j", "1"],
+        );
     }
-}
-
-fn keygen(dir: &Path) {
-    let keygen = Command::new(bin("stap-pack"))
-        .args(["keygen", "--out"])
-        .arg(dir.join("k"))
-        .output()
-        .unwrap();
-    assert!(keygen.status.success(), "stap-pack keygen failed");
-}
-
-/// Builds `script` into `dir/<name>.stpb`, signed with `dir/k.key`.
-fn build_bundle(dir: &Path, name: &str, script: &str, options: &[&str]) {
-    let output = Command::new(bin("stap-pack"))
-        .args(["build", "-e", script])
-        .args(options)
-        .args(["--name", name, "--version", "1.0.0", "-j", "1", "--key"])
-        .arg(dir.join("k.key"))
-        .arg("-o")
-        .arg(dir.join(format!("{name}.stpb")))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "building {name} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// tun.ko of the kernel's image package, uncompressed (busybox insmod
@@ -161,22 +139,9 @@ fn kprobes_on(release: &str) {
     spec.smp = 2;
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
-    let mut guest = Guest::new();
-    guest
-        .host_binary(&bin("stap-verify-run"), "/usr/bin/stap-verify-run")
-        .file(
-            "/etc/k.pub",
-            std::fs::read(dir.path().join("k.pub")).unwrap(),
-            0o644,
-        )
-        .file("/tun.ko", tun_module(release), 0o644);
-    for (name, _) in SCRIPTS {
-        guest.file(
-            &format!("/{name}.stpb"),
-            std::fs::read(dir.path().join(format!("{name}.stpb"))).unwrap(),
-            0o644,
-        );
-    }
+    let names: Vec<&str> = SCRIPTS.iter().map(|(name, _)| *name).collect();
+    let mut guest = runner_guest(dir.path(), &names);
+    guest.file("/tun.ko", tun_module(release), 0o644);
     guest.step("debugfs", "mount -t debugfs none /sys/kernel/debug");
     run_step(&mut guest, "missing", "20s", "/kp_missing.stpb");
     kprobes(&mut guest, "after missing");
@@ -302,26 +267,13 @@ fn statement_absolute_on(release: &str) {
          \texit()\n\
          }}\n"
     );
-    let name = "kp_absolute";
-    build_bundle(dir.path(), name, &script, &["-g", "-r", release]);
-    let mut guest = Guest::new();
-    guest
-        .host_binary(&bin("stap-verify-run"), "/usr/bin/stap-verify-run")
-        .file(
-            "/etc/k.pub",
-            std::fs::read(dir.path().join("k.pub")).unwrap(),
-            0o644,
-        )
-        .file(
-            "/kp_absolute.stpb",
-            std::fs::read(dir.path().join("kp_absolute.stpb")).unwrap(),
-            0o644,
-        )
-        .step(
-            "workload",
-            "(while :; do dd if=/proc/version of=/dev/null bs=64; sleep 0.2; done) \
+    build_bundle(dir.path(), "kp_absolute", &script, &["-g", "-r", release]);
+    let mut guest = runner_guest(dir.path(), &["kp_absolute"]);
+    guest.step(
+        "workload",
+        "(while :; do dd if=/proc/version of=/dev/null bs=64; sleep 0.2; done) \
              >/dev/null 2>&1 &",
-        );
+    );
     run_step(&mut guest, "absolute", "20s", "/kp_absolute.stpb");
     let vm = boot(&spec, &guest).unwrap_or_else(|e| panic!("{e}"));
     let absolute = parse(&vm, "absolute");

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use stap_pack_tests::vm::{boot, Guest, VmSpec};
-use stap_pack_tests::{bin, run, session_around_workload};
+use stap_pack_tests::vm::{boot, VmSpec};
+use stap_pack_tests::{build_bundle, keygen, runner_guest, session_around_workload};
 
 /// Bytes each reader copies one at a time: that many read(2) calls.
-const READS_PER_READER: u64 = 10_000;
+const READS_PER_READER: i64 = 10_000;
 const SCRIPT: &str = "global hits, reads, by_cpu, by_name, spread\n\
     probe begin { println(\"ready\") }\n\
     probe kprobe.function(\"vfs_read\") {\n\
@@ -49,12 +49,12 @@ fn stress(release: &str) {
     spec.smp = 2;
     spec.timeout = Duration::from_secs(600);
     let dir = tempfile::tempdir().unwrap();
-    let stap_pack = bin("stap-pack");
-    run(&stap_pack, &["keygen", "--out", "k"], dir.path()).expect_code(0);
-    run(
-        &stap_pack,
+    keygen(dir.path());
+    build_bundle(
+        dir.path(),
+        "stress",
+        SCRIPT,
         &[
-            "build",
             "-D",
             "MAXSKIPPED=1000000",
             // dd bs=1 is little more than probe hits: the handlers take
@@ -62,41 +62,18 @@ fn stress(release: &str) {
             // overload protection has its own conformance cases.
             "-D",
             "STP_NO_OVERLOAD",
-            "-e",
-            SCRIPT,
             "-r",
             release,
             "-m",
             "stress",
-            "--name",
-            "stress",
-            "--version",
-            "1.0.0",
-            "--key",
-            "k.key",
-            "-o",
-            "stress.stpb",
         ],
-        dir.path(),
-    )
-    .expect_code(0);
+    );
 
     // Two concurrent readers: the scheduler spreads them over both CPUs.
     let reader = format!("dd if=/dev/zero of=/dev/null bs=1 count={READS_PER_READER} 2>/dev/null");
     let workload = format!("{reader} & a=$!; {reader} & b=$!; wait $a $b");
-    let mut guest = Guest::new();
+    let mut guest = runner_guest(dir.path(), &["stress"]);
     guest
-        .host_binary(&bin("stap-verify-run"), "/usr/bin/stap-verify-run")
-        .file(
-            "/etc/k.pub",
-            std::fs::read(dir.path().join("k.pub")).unwrap(),
-            0o644,
-        )
-        .file(
-            "/stress.stpb",
-            std::fs::read(dir.path().join("stress.stpb")).unwrap(),
-            0o644,
-        )
         .step(
             "run",
             &session_around_workload("/stress.stpb", "/etc/k.pub", "/tmp/out", &workload),
@@ -126,19 +103,8 @@ fn stress(release: &str) {
         "",
         "the kernel logged trouble"
     );
-    let line = stdout
-        .lines()
-        .find(|line| line.starts_with("hits "))
-        .unwrap_or_else(|| panic!("no counts in the output:\n{stdout}"));
-    let words: Vec<&str> = line.split(' ').collect();
-    let value = |name: &str| -> u64 {
-        words
-            .chunks(2)
-            .find(|pair| pair[0] == name)
-            .and_then(|pair| pair.get(1)?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-    };
-    let [hits, count, by_cpu, both_cpus, dd] = ["hits", "count", "by_cpu", "cpus", "dd"].map(value);
+    let [hits, count, by_cpu, both_cpus, dd] =
+        ["hits", "count", "by_cpu", "cpus", "dd"].map(|name| field(stdout, "hits ", name));
     assert_eq!(
         (count, by_cpu),
         (hits, hits),
@@ -148,28 +114,18 @@ fn stress(release: &str) {
     // Under emulation a vCPU can be descheduled while it holds a global's
     // lock, so the other one may skip hits (MAXSKIPPED is raised for that):
     // the runner reports them, and they account for missing reads.
-    let skipped: u64 = stderr
+    let skipped: i64 = stderr
         .split_once(" probe hits skipped")
         .and_then(|(before, _)| before.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0);
-    eprintln!("{release}: {line} ({skipped} skipped)");
+    eprintln!("{release}: {hits} hits, {dd} from dd ({skipped} skipped)");
 
     // Merged across CPUs: the mean and the sample variance of n0 zeros and
     // n1 thousands, up to the integer rounding of the merge.
-    let line = stdout
-        .lines()
-        .find(|line| line.starts_with("cpu0 "))
-        .unwrap_or_else(|| panic!("no statistic in the output:\n{stdout}"));
-    let words: Vec<&str> = line.split(' ').collect();
-    let value = |name: &str| -> i64 {
-        words
-            .chunks(2)
-            .find(|pair| pair[0] == name)
-            .and_then(|pair| pair.get(1)?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-    };
+    let [n0, n1, avg, variance] =
+        ["cpu0", "cpu1", "avg", "variance"].map(|name| field(stdout, "cpu0 ", name));
+    let line = format!("cpu0 {n0} cpu1 {n1} avg {avg} variance {variance}");
     eprintln!("{release}: {line}");
-    let [n0, n1, avg, variance] = ["cpu0", "cpu1", "avg", "variance"].map(value);
     let n = n0 + n1;
     assert_eq!(avg, 1000 * n1 / n, "{line}");
     let exact = n0 * n1 * 1_000_000 / (n * (n - 1));
@@ -182,4 +138,19 @@ fn stress(release: &str) {
         "{dd} hits from dd of {} reads ({skipped} skipped), {hits} in all:\n{stdout}\n{stderr}",
         2 * READS_PER_READER
     );
+}
+
+/// The number after `name` on the output line starting with `start`
+/// (lines of "name value name value ...").
+fn field(stdout: &str, start: &str, name: &str) -> i64 {
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting {start:?} in the output:\n{stdout}"));
+    let words: Vec<&str> = line.split(' ').collect();
+    words
+        .chunks(2)
+        .find(|pair| pair[0] == name)
+        .and_then(|pair| pair.get(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {line:?}"))
 }
